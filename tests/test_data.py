@@ -1,0 +1,173 @@
+"""Independent tests of tvae_nb.data (shapes, splits, cyclicity, agreement with torchvision, errors)."""
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from hypothesis import given, settings, strategies as st
+
+from tvae_nb.data import (TRANSFORMS, SequenceSampler, eval_sequences, fast_mode, load_mnist,
+                          make_sequences, pick, get_device)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist("train", source="embedded", verbose=False), load_mnist("test", source="embedded", verbose=False)
+
+
+def test_shapes_ranges_dtypes(mnist):
+    (xtr, ytr), (xte, yte) = mnist
+    assert xtr.shape == (4000, 1, 28, 28) and xte.shape == (1000, 1, 28, 28)
+    assert xtr.dtype == torch.float32 and ytr.dtype == torch.int64
+    assert ytr.shape == (4000,) and yte.shape == (1000,)
+    assert float(xtr.min()) == 0.0 and float(xtr.max()) == 1.0
+    assert set(ytr.tolist()) == set(range(10)) == set(yte.tolist())
+
+
+def test_train_test_disjoint(mnist):
+    (xtr, _), (xte, _) = mnist
+    key = lambda x: {bytes(r) for r in (x.reshape(len(x), -1) * 255).round().to(torch.uint8).numpy()}
+    tr, te = key(xtr), key(xte)
+    assert len(tr) > 3900 and len(te) > 990
+    assert not tr & te
+
+
+def test_auto_falls_back_to_embedded(tmp_path, capsys):
+    x, y = load_mnist("test", source="auto", root=tmp_path)
+    assert x.shape == (1000, 1, 28, 28)
+    assert "embedded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("tf", TRANSFORMS)
+def test_frame_S_equals_frame_0(mnist, tf):
+    x = mnist[1][0][:5]
+    start = torch.tensor([0, 3, 7, 11, 17])
+    seq = make_sequences(x, tf, 18, start=start)
+    # frame S (one full cycle later) is what a sequence starting S phases later shows at frame 0
+    later = make_sequences(x, tf, 18, start=start + 18)
+    assert torch.equal(seq, later)
+    # and the frame after the last one, phase start+S, equals frame 0
+    nxt = make_sequences(x, tf, 18, start=start + 17)[:, 1]
+    assert torch.allclose(nxt, seq[:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("tf,channels", [("rotation", 1), ("hue", 3), ("scale", 1), ("rotation_hue", 3)])
+def test_shapes_per_transform(mnist, tf, channels):
+    seq = make_sequences(mnist[1][0][:3], tf, 12)
+    assert seq.shape == (3, 12, channels, 28, 28)
+    assert seq.min() >= 0 and seq.max() <= 1
+
+
+def test_rotation_agrees_with_torchvision(mnist):
+    x = mnist[1][0][:4]
+    S = 18
+    start = torch.tensor([0, 5, 9, 13])
+    seq = make_sequences(x, "rotation", S, start=start)
+    for b in range(4):
+        for l in range(S):
+            angle = 360.0 / S * ((int(start[b]) + l) % S)
+            ref = TF.rotate(x[b], angle, interpolation=TF.InterpolationMode.BILINEAR)
+            assert torch.allclose(seq[b, l], ref, atol=1e-4), (b, l)
+
+
+def test_rotation_is_counter_clockwise():
+    img = torch.zeros(1, 1, 28, 28)
+    img[0, 0, 13:15, 20:26] = 1.0           # a bar to the right of the centre
+    quarter = make_sequences(img, "rotation", 4, start=1)[0, 0, 0]    # 90 degrees
+    ys, xs = torch.nonzero(quarter > 0.5, as_tuple=True)
+    assert ys.float().mean() < 12 and abs(xs.float().mean() - 13.5) < 1.5   # counter-clockwise: now above
+
+
+def test_hue_keeps_intensity(mnist):
+    x = mnist[1][0][:6]
+    seq = make_sequences(x, "hue", 18)
+    assert torch.allclose(seq.amax(dim=2), x.expand(6, 18, 28, 28), atol=1e-6)
+    # and the colour really turns: frames differ in their channels
+    assert (seq[:, 0] - seq[:, 6]).abs().max() > 0.5
+
+
+def test_scale_range(mnist):
+    x = torch.zeros(1, 1, 28, 28); x[0, 0, 4:24, 4:24] = 1.0     # a 20 pixel square
+    seq = make_sequences(x, "scale", 18, start=0)[0, :, 0]
+    widths = (seq > 0.5).float().sum(-1).amax(-1)                    # widest row, per frame
+    assert abs(widths[0] - 12) <= 1.5 and widths[-1] >= 24            # 0.60 and 1.26 of 20 pixels
+
+
+@settings(max_examples=25, deadline=None)
+@given(S=st.integers(2, 24), shift=st.integers(-40, 40), tf=st.sampled_from(TRANSFORMS))
+def test_shifted_start_is_a_roll_of_the_sequence(S, shift, tf):
+    x = torch.rand(2, 1, 16, 16)
+    start = torch.tensor([0, 1])
+    a = make_sequences(x, tf, S, start=start)
+    b = make_sequences(x, tf, S, start=start + shift)
+    assert torch.allclose(torch.roll(a, -shift, dims=1), b, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(transform="shear"), "transform must be one of"),
+    (dict(seq_len=1), "seq_len must be an int >= 2"),
+    (dict(seq_len=2.5), "seq_len must be an int >= 2"),
+    (dict(start=torch.zeros(3, dtype=torch.long)), r"start must be None, an int, or an integer tensor of shape \(4,\)"),
+    (dict(start=torch.zeros(4)), "start must be"),
+    (dict(start="0"), "start must be"),
+])
+def test_bad_arguments(mnist, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_sequences(mnist[1][0][:4], **kwargs)
+
+
+@pytest.mark.parametrize("images,match", [
+    (torch.rand(28, 28), "rank 4"),
+    (torch.rand(2, 1, 28), "rank 4"),
+    (torch.rand(2, 3, 28, 28), r"\(B, 1, H, H\)"),
+    (torch.rand(2, 1, 28, 20), r"\(B, 1, H, H\)"),
+    (torch.rand(2, 1, 28, 28) * 2, r"values in \[0, 1\]"),
+    (torch.rand(2, 1, 28, 28) - 0.5, r"values in \[0, 1\]"),
+    (torch.full((2, 1, 28, 28), float("nan")), r"values in \[0, 1\]"),
+    ((torch.rand(2, 1, 28, 28) * 255).to(torch.uint8), "floating point"),
+    ([[0.0]], "torch.Tensor"),
+])
+def test_bad_images(images, match):
+    with pytest.raises(ValueError, match=match):
+        make_sequences(images, "rotation")
+
+
+def test_load_mnist_errors():
+    with pytest.raises(ValueError, match="split must be"):
+        load_mnist("validation")
+    with pytest.raises(ValueError, match="source must be"):
+        load_mnist("train", source="internet")
+
+
+def test_sampler_reproducible_and_resumable(mnist):
+    (x, y), _ = mnist
+    a = SequenceSampler(x, y, "hue", 10, batch_size=3, seed=5)
+    b = SequenceSampler(x, y, "hue", 10, batch_size=3, seed=5)
+    for _ in range(3):
+        ba, bb = a.sample(), b.sample()
+        assert torch.equal(ba.x, bb.x) and torch.equal(ba.labels, bb.labels)
+    state = a.state_dict()
+    n1 = a.sample()
+    a.load_state_dict(state)
+    assert torch.equal(a.sample().x, n1.x)
+    assert n1.start.shape == (3,) and n1.labels.shape == (3,)
+    # hue sequences at phase 0 are pure red: each frame's hue follows the batch's start phase
+    for i in range(3):
+        f = n1.x[i, (-int(n1.start[i])) % 10]          # the frame at phase 0
+        assert f[1:].abs().max() < 1e-6 and f[0].max() > 0.5
+
+
+def test_eval_sequences_fixed():
+    a, b = eval_sequences("rotation", n=8, seq_len=6), eval_sequences("rotation", n=8, seq_len=6)
+    assert torch.equal(a.x, b.x) and a.x.shape == (8, 6, 1, 28, 28)
+
+
+def test_fast_switch(monkeypatch):
+    monkeypatch.setenv("TVAE_NB_FAST", "1")
+    assert fast_mode() and pick("student", "fast") == "fast"
+    monkeypatch.setenv("TVAE_NB_FAST", "0")
+    assert not fast_mode() and pick("student", "fast") == "student"
+
+
+def test_get_device_errors():
+    assert get_device(None).type == "cpu"
+    with pytest.raises(ValueError, match="device='quantum'"):
+        get_device("quantum")

@@ -1,0 +1,34 @@
+"""Write README.md from nbs/index.ipynb (a Quarto-free stand-in for `nbdev-readme`).
+
+Drops `#|` directive lines and cells marked `#| hide`; turns the frontmatter cell (`# Title` / `> subtitle`)
+into a heading and a quote. Run from anywhere: `python tools/make_readme.py`.
+"""
+from pathlib import Path
+
+import nbformat
+from nbconvert import MarkdownExporter
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file. -->\n\n"
+
+
+def make_readme(src=ROOT / "nbs" / "index.ipynb", dst=ROOT / "README.md") -> str:
+    nb = nbformat.read(src, as_version=4)
+    keep = []
+    for cell in nb.cells:
+        lines = cell.source.splitlines()
+        directives = [l for l in lines if l.lstrip().startswith("#|")]
+        if any(d.replace(" ", "") in ("#|hide", "#|exporti", "#|include:false") for d in directives):
+            continue
+        cell.source = "\n".join(l for l in lines if not l.lstrip().startswith("#|"))
+        keep.append(cell)
+    nb.cells = keep
+    body, _ = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    text = HEADER + body.strip() + "\n"
+    Path(dst).write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    make_readme()
+    print("wrote README.md")

@@ -1,0 +1,258 @@
+"""Independent tests of tvae_nb.experiments: registry, outputs, bit-exact resume, DDP on 2 CPU processes, errors."""
+import json, os, shutil, subprocess, sys, textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from tvae_nb import __version__
+from tvae_nb.cli import main
+from tvae_nb.data import SequenceSampler, load_mnist
+from tvae_nb.experiments import (BUDGETS, CHECKPOINT, EXPERIMENTS, ExperimentConfig, load_checkpoint, make_experiment,
+                                 rank_seed, run_experiment, save_checkpoint)
+from tvae_nb.train import TrainConfig, kl_warmup, make_optimizer
+from tvae_nb.tvae import TVAEConfig, make_model
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(name="table1-tvae-partial", steps=12, **train):
+    "A registry config shrunk to a few seconds of CPU."
+    cfg = make_experiment(name, "fast")
+    m = replace(cfg.model, n_caps=4, cap_dim=6, seq_len=6, L=min(cfg.model.L, 3), hidden=(32, 32))
+    return replace(cfg, model=m, seq_len=6, n_eval=8, n_is=2, eval_every=4, checkpoint_every=4,
+                   train=replace(cfg.train, steps=steps, **{"kl_warmup": 6, **train}))
+
+
+def params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- registry
+def test_registry_every_entry_every_budget():
+    assert len(EXPERIMENTS) >= 15
+    for name in EXPERIMENTS:
+        for b in BUDGETS:
+            cfg = make_experiment(name, b)
+            assert cfg.name == name and cfg.budget == b and cfg.description
+            assert ExperimentConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_paper_settings():
+    cfg = make_experiment("table1-tvae-partial", "paper")
+    t, m = cfg.train, cfg.model
+    assert (t.optimizer, t.lr, t.momentum, t.batch_size, t.steps) == ("sgd", 1e-4, 0.9, 8, 750_000)
+    assert (m.n_caps, m.cap_dim, m.seq_len, m.K, m.mu_init, m.hidden, m.shift) == (18, 18, 18, 3, 30.0, None, True)
+    assert make_experiment("table1-bubble", "paper").model.shift is False
+    assert make_experiment("table1-vae", "paper").model.model == "vae"
+    assert make_experiment("fig3-torus-mnist", "paper").model.topography == "torus"
+
+
+# ---------------------------------------------------------------- a run and its outputs
+def test_run_writes_outputs(tmp_path):
+    cfg = tiny(steps=8)
+    res = run_experiment(cfg, tmp_path / "r", progress=False)
+    out = tmp_path / "r"
+    assert res.finished and res.step == 8
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "metrics.jsonl", CHECKPOINT, "loss.png", "reconstructions.png"} <= names
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["version"] == __version__ and conf["experiment"] == cfg.to_dict()
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [4, 8] and all(isinstance(v, float) for v in lines[-1].values() if v != 8)
+    ck = torch.load(out / CHECKPOINT, weights_only=True)
+    assert ck["experiment"] == cfg.name and ck["version"] == __version__ and ck["step"] == 8
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temp files left behind
+
+
+@pytest.mark.parametrize("optimizer,stop", [("adam", 5), ("sgd", 8)])
+def test_resume_is_bit_exact(tmp_path, optimizer, stop):
+    cfg = tiny(steps=12, optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 1e-4)
+    full = run_experiment(cfg, tmp_path / "a", progress=False)
+    part = run_experiment(cfg, tmp_path / "b", progress=False, stop_after=stop)
+    assert not part.finished and part.step == stop
+    torch.manual_seed(999); torch.randn(10)                                   # disturb the global RNG in between
+    resumed = run_experiment(cfg, tmp_path / "b", progress=False, resume=True)
+    assert resumed.finished
+    assert resumed.history.values["loss"] == full.history.values["loss"]
+    assert resumed.history.steps == list(range(12))
+    pa, pb = params(full.model), params(resumed.model)
+    assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
+
+
+# ---------------------------------------------------------------- DDP on two CPU processes
+DDP_SCRIPT = textwrap.dedent("""
+    import os, sys, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, {tests!r})
+    from test_experiments import tiny
+    from tvae_nb.experiments import run_experiment
+    cfg = tiny(steps=5)
+    res = run_experiment(cfg, {out!r}, device="cpu", progress=False)
+    torch.save(res.model.state_dict(), os.path.join({out!r}, f"params-rank{{os.environ['RANK']}}.pt"))
+""")
+
+
+def test_ddp_two_cpu_processes_match_single_process(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists(): pytest.skip("torchrun not installed next to this python")
+    out = tmp_path / "ddp"
+    script = tmp_path / "ddp_job.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TVAE_NB_FAST": "1"}
+    r = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    p0 = torch.load(out / "params-rank0.pt", weights_only=True)
+    p1 = torch.load(out / "params-rank1.pt", weights_only=True)
+    assert all(torch.equal(p0[k], p1[k]) for k in p0)                        # ranks stay in sync
+    assert (out / CHECKPOINT).exists() and load_checkpoint(out / CHECKPOINT)["world_size"] == 2
+
+    # the single-process equivalent: the union of both ranks' batches, the mean of their losses
+    cfg, tc = tiny(steps=5), tiny(steps=5).train
+    xtr, ytr = load_mnist("train", verbose=False)
+    model = make_model(cfg.model, seed=tc.seed)
+    samplers = [SequenceSampler(xtr, ytr, cfg.transform, cfg.seq_len, tc.batch_size, seed=tc.seed, rank=r) for r in (0, 1)]
+    rngs = []
+    for r in (0, 1):
+        torch.manual_seed(rank_seed(tc.seed, r)); rngs.append(torch.get_rng_state())
+    opt = make_optimizer(model.parameters(), tc.optimizer, tc.lr, tc.momentum)
+    sched = kl_warmup(tc.kl_warmup)
+    for step in range(tc.steps):
+        losses = []
+        for r in (0, 1):
+            batch = samplers[r].sample()
+            torch.set_rng_state(rngs[r])
+            losses.append(model.loss(batch.x, sched(step)).loss)
+            rngs[r] = torch.get_rng_state()
+        opt.zero_grad(); (sum(losses) / 2).backward(); opt.step()
+    ref = model.state_dict()
+    for k in p0: torch.testing.assert_close(p0[k], ref[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
+
+
+def test_python_dash_m_cli():
+    r = subprocess.run([sys.executable, "-m", "tvae_nb.cli", "list"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0 and "table1-tvae-partial" in r.stdout and "fig3-torus-mnist" in r.stdout
+
+
+# ---------------------------------------------------------------- bad input: clear errors
+@pytest.mark.parametrize("make,msg", [
+    (lambda: make_experiment("table9-tvae"), "table1-tvae-partial"),                     # unknown name lists valid ones
+    (lambda: make_experiment("table1-vae", "medium"), "budget='medium'"),
+    (lambda: make_experiment("table1-vae", "fast", seed=-1), "seed=-1"),
+    (lambda: make_experiment("table1-vae", "fast", steps=-5), "steps"),
+    (lambda: replace(tiny(), model=replace(tiny().model, L=7)), "L <= seq_len"),
+    (lambda: TVAEConfig(seq_len=6, L=4), "odd"),
+    (lambda: TVAEConfig(K=4), "odd"),
+    (lambda: TVAEConfig(n_caps=4, cap_dim=2, K=3), "K <= cap_dim"),
+    (lambda: replace(tiny(), seq_len=12), "model's seq_len"),
+    (lambda: replace(tiny(), seq_len=1, model=replace(tiny().model, seq_len=1, L=1)), "seq_len"),
+    (lambda: replace(tiny(), transform="shear"), "transform"),
+    (lambda: replace(tiny(), transform="hue"), "x_shape"),
+    (lambda: replace(tiny(), dataset="cifar"), "dataset"),
+    (lambda: replace(tiny(), eval_every=0), "eval_every"),
+    (lambda: TrainConfig(steps=-1), "steps"),
+    (lambda: TrainConfig(lr=0), "lr"),
+    (lambda: TrainConfig(optimizer="lion"), "'adam' or 'sgd'"),
+    (lambda: run_experiment(make_experiment("table2-tvae-partial", "fast"), "/tmp/tvae-nb-unused"), "dSprites"),
+    (lambda: run_experiment(make_experiment("generalisation-rotation-hue", "fast"), "/tmp/tvae-nb-unused"), "rotation_hue_heldout"),
+    (lambda: run_experiment(tiny(), "/tmp/tvae-nb-unused", device="tpu"), "tpu"),
+    (lambda: run_experiment(tiny(), "/tmp/tvae-nb-unused", stop_after=-1), "stop_after"),
+    (lambda: ExperimentConfig.from_dict({"name": "x", "colour": 1}), "unknown ExperimentConfig fields"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_config(make, msg):
+    with pytest.raises(ValueError, match=None) as e: make()
+    assert msg in str(e.value), str(e.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_on_cpu_machine(tmp_path):
+    with pytest.raises(ValueError, match="not available"): run_experiment(tiny(), tmp_path, device="cuda")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("done") / "run"
+    cfg = tiny(steps=4)
+    run_experiment(cfg, out, progress=False)
+    return cfg, out
+
+
+def test_out_dir_errors(finished_run, tmp_path):
+    cfg, out = finished_run
+    with pytest.raises(ValueError, match="no checkpoint"): run_experiment(cfg, tmp_path / "empty", resume=True)
+    with pytest.raises(ValueError, match="holds a run of experiment 'table1-tvae-partial'"):
+        run_experiment(replace(cfg, name="table1-vae-x"), out)
+    with pytest.raises(ValueError, match="train.seed"): run_experiment(replace(cfg, train=replace(cfg.train, seed=3)), out)
+    with pytest.raises(ValueError, match="--resume"): run_experiment(cfg, out)
+
+
+def _copy(out, tmp_path):
+    dst = tmp_path / "copy"; shutil.copytree(out, dst); return dst
+
+
+def test_checkpoint_errors(finished_run, tmp_path):
+    cfg, out = finished_run
+    ck = out / CHECKPOINT
+    with pytest.raises(ValueError, match="belongs to experiment"): load_checkpoint(ck, replace(cfg, name="other"))
+    with pytest.raises(ValueError, match="another config"):
+        load_checkpoint(ck, replace(cfg, train=replace(cfg.train, lr=0.5)))
+    d = torch.load(ck, weights_only=True); d["version"] = "0.0.1"
+    torch.save(d, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="written by tvae_nb 0.0.1"): load_checkpoint(tmp_path / "old.pt", cfg)
+    (tmp_path / "bad.pt").write_bytes(ck.read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupted"): load_checkpoint(tmp_path / "bad.pt", cfg)
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="corrupted"): load_checkpoint(tmp_path / "junk.pt", cfg)
+    torch.save({"a": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a tvae-nb experiment checkpoint"): load_checkpoint(tmp_path / "other.pt", cfg)
+    # a corrupted checkpoint inside a run folder: --resume says so
+    dst = _copy(out, tmp_path)
+    (dst / CHECKPOINT).write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="corrupted"): run_experiment(cfg, dst, resume=True)
+
+
+# ---------------------------------------------------------------- the command line
+@pytest.mark.parametrize("argv,msg", [
+    (["run", "table7"], "expected one of"),
+    (["run", "table1-vae", "--budget", "huge"], "budget='huge'"),
+    (["run", "table1-vae", "--device", "tpu"], "device='tpu'"),
+    (["run", "table2-vae", "--budget", "fast"], "dSprites"),
+    (["table1", "--transform", "shear"], "--transform 'shear'"),
+    (["table1", "--budget", "huge"], "--budget 'huge'"),
+])
+def test_cli_errors_exit_2(argv, msg, capsys, tmp_path):
+    assert main(argv + (["--out", str(tmp_path / "o")] if argv[0] == "run" else [])) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and err.startswith(f"tvae-nb {argv[0]}: error:"), err
+
+
+def test_cli_resume_without_checkpoint(capsys, tmp_path):
+    assert main(["run", "table1-vae", "--budget", "fast", "--out", str(tmp_path), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--seed", "--steps"])
+def test_cli_negative_ints_exit_2(flag, capsys):
+    with pytest.raises(SystemExit) as e: main(["run", "table1-vae", flag, "-3"])
+    assert e.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+
+
+def test_cli_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in EXPERIMENTS) and "fast, quick, paper" in out
+
+
+def test_cli_run_then_resume(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["run", "table1-vae", "--budget", "fast", "--steps", "6", "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "table1-vae | budget fast | device cpu" in text
+    assert main(["run", "table1-vae", "--budget", "fast", "--steps", "6", "--out", str(out), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["run", "table1-vae", "--budget", "fast", "--steps", "6", "--out", str(out), "--resume", "--no-progress"]) == 0

@@ -1,0 +1,123 @@
+"""Independent tests of the VAE maths: analytic KL vs Monte Carlo, importance-sampled log p(x) vs closed form."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from tvae_nb.vae import (VAE, bernoulli_log_lik, gaussian_kl, gaussian_log_prob, importance_log_px, log_mean_exp)
+from tvae_nb.train import NonFiniteLossError, TrainConfig, train
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 5))
+def test_kl_analytic_matches_monte_carlo(seed, n):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, generator=g, dtype=torch.float64)
+    logvar = torch.randn(n, generator=g, dtype=torch.float64).clamp(-2, 2)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    z = q.sample((100_000,))
+    mc = (q.log_prob(z) - torch.distributions.Normal(0.0, 1.0).log_prob(z)).sum(-1).mean()
+    se = (q.log_prob(z) - torch.distributions.Normal(0.0, 1.0).log_prob(z)).sum(-1).std() / math.sqrt(len(z))
+    assert abs(gaussian_kl(mu, logvar) - mc) < 5 * se + 1e-4
+
+
+def test_kl_is_zero_only_at_prior_and_wrong_sign_detected():
+    assert gaussian_kl(torch.zeros(3), torch.zeros(3)) == 0
+    mu, lv = torch.tensor([1.0, -0.5]), torch.tensor([0.3, -1.0])
+    kl = gaussian_kl(mu, lv)
+    assert kl > 0
+    wrong = -0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum()          # a KL with the wrong sign
+    assert not torch.isclose(wrong, kl)
+
+
+def test_gaussian_log_prob_matches_torch():
+    z, mu, lv = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    ref = torch.distributions.Normal(mu, (0.5 * lv).exp()).log_prob(z).sum(-1)
+    assert torch.allclose(gaussian_log_prob(z, mu, lv), ref, atol=1e-5)
+
+
+def test_bernoulli_log_lik_soft_targets():
+    logits, x = torch.randn(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    ref = (x * torch.nn.functional.logsigmoid(logits) + (1 - x) * torch.nn.functional.logsigmoid(-logits)).sum((1, 2, 3))
+    assert torch.allclose(bernoulli_log_lik(logits, x), ref, atol=1e-5)
+    with pytest.raises(ValueError, match="same shape"):
+        bernoulli_log_lik(logits, x[:, :, :3])
+
+
+class LinearGaussian(torch.nn.Module):
+    """z ~ N(0,1), x|z ~ N(a z, s^2): log p(x) = log N(x; 0, a^2 + s^2). Proposal: the exact posterior, widened by `ps`."""
+    def __init__(self, a=1.5, s=0.7, ps=1.0):
+        super().__init__()
+        self.a, self.s, self.ps = a, s, ps
+
+    def exact(self, x):
+        return torch.distributions.Normal(0.0, math.sqrt(self.a ** 2 + self.s ** 2)).log_prob(x)
+
+    def log_weights(self, x, K):
+        v = self.a ** 2 + self.s ** 2
+        qm, qs = self.a * x / v, self.ps * math.sqrt(self.s ** 2 / v)
+        z = qm + qs * torch.randn(K, *x.shape, dtype=x.dtype)
+        N = torch.distributions.Normal
+        return N(self.a * z, self.s).log_prob(x) + N(0.0, 1.0).log_prob(z) - N(qm, qs).log_prob(z)
+
+
+def wrong_is(model, x, K):
+    "A broken estimator: logsumexp without - log K."
+    return torch.logsumexp(model.log_weights(x, K), 0)
+
+
+def test_is_exact_with_true_posterior():
+    m, x = LinearGaussian(), torch.linspace(-3, 3, 11, dtype=torch.float64)
+    for K in (1, 7, 50):
+        assert torch.allclose(importance_log_px(m, x, K=K), m.exact(x), atol=1e-8)
+
+
+def test_is_estimate_increases_with_K_towards_exact():
+    torch.manual_seed(0)
+    m = LinearGaussian(ps=2.5)
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64).repeat(400)
+    est = [importance_log_px(m, x, K=K).mean().item() for K in (1, 4, 16, 64, 256)]
+    exact = m.exact(x).mean().item()
+    assert all(a < b for a, b in zip(est, est[1:])), est
+    assert est[-1] <= exact + 0.01 and exact - est[-1] < 0.1
+
+
+def test_wrong_estimator_without_log_K_fails():
+    m, x = LinearGaussian(), torch.linspace(-3, 3, 11, dtype=torch.float64)
+    exact = m.exact(x)
+    bad = wrong_is(m, x, 100)
+    assert not torch.allclose(bad, exact, atol=1.0)                 # off by log(100) = 4.6 nats
+    assert torch.allclose(bad - exact, torch.full_like(exact, math.log(100)), atol=1e-6)
+
+
+def test_log_mean_exp_is_stable():
+    lw = torch.tensor([[1000.0], [1000.0]])
+    assert torch.allclose(log_mean_exp(lw), torch.tensor([1000.0]))
+
+
+def test_vae_is_not_below_elbo_on_average():
+    torch.manual_seed(0)
+    m = VAE(n=4)
+    x = torch.rand(16, 1, 28, 28).round()
+    with torch.no_grad():
+        elbo = -m.loss(x).loss.item()
+        elbos = torch.stack([m.log_weights(x, 1)[0] for _ in range(50)]).mean().item()
+        is_ = importance_log_px(m, x, K=200).mean().item()
+    assert is_ >= elbos - 0.5 and abs(elbo - elbos) < 20
+
+
+def test_train_refuses_nonfinite_loss():
+    class M(torch.nn.Module):
+        def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+    class S:
+        def sample(self): return None
+    with pytest.raises(NonFiniteLossError, match="step 0"):
+        train(M(), S(), lambda m, b, w: (m.w.sum() * float("inf"),), steps=2, progress=False)
+
+
+@pytest.mark.parametrize("kw,match", [(dict(steps=-1), "steps"), (dict(lr=0), "lr"), (dict(optimizer="rmsprop"), "optimizer"),
+                                      (dict(batch_size=0), "batch_size"), (dict(max_seconds=0), "max_seconds")])
+def test_train_config_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)

@@ -167,9 +167,9 @@ def format_table1(rows: list[dict]) -> str:
                      f"{r['roll_mse']:7.1f} {r['no_roll_mse']:7.1f}")
     return "\n".join(lines)
 
-# %% ../nbs/06_equivariant_capsules.ipynb #28cf886a
+# %% ../nbs/06_equivariant_capsules.ipynb #82efc07f
 def table1(budget: str = "quick", transform: str = "rotation", out: str | Path | None = "runs/table1", device=None,
-           seed: int = 0, progress: bool = True, source: str = "auto", verbose: bool = True) -> dict:
+           seed: int = 0, progress: bool = True, source: str = "auto", verbose: bool = True, keep_models: bool = False) -> dict:
     "Train and evaluate the five Table-1 models with the same budget and seed; write `out/table1.json` and traversal PNGs."
     if transform not in ("rotation", "hue", "scale"):
         raise ValueError(f"transform must be 'rotation', 'hue' or 'scale', got {transform!r}")
@@ -178,7 +178,7 @@ def table1(budget: str = "quick", transform: str = "rotation", out: str | Path |
     t_start = time.time()
     xtr, ytr = load_mnist("train", source=source, verbose=verbose)
     xte, yte = load_mnist("test", source=source, verbose=False)
-    rows = []
+    rows, models = [], {}
     for name, cfg in setup["models"].items():
         if transform == "hue": cfg = replace(cfg, x_shape=(3, 28, 28))      # coloured frames
         ev = eval_sequences(transform, n=setup["n_eval"], seq_len=cfg.seq_len, seed=1234, device=dev, images=xte, labels=yte)
@@ -198,6 +198,7 @@ def table1(budget: str = "quick", transform: str = "rotation", out: str | Path |
                "shift": bool(cfg.model == "tvae" and cfg.shift),
                "steps": len(hist.steps), "train_seconds": round(time.time() - t0, 1)}
         rows.append(row)
+        if keep_models: models[name] = model
         if verbose: print(f"{name}: log p(x) {row['log_px']:.1f}/frame, centered E_eq {row['E_eq_centered']:.0f} "
                           f"(floor {row['E_eq_centered_floor']:.0f}), roll {row['roll_mse']:.1f} vs no-roll {row['no_roll_mse']:.1f} "
                           f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
@@ -210,4 +211,5 @@ def table1(budget: str = "quick", transform: str = "rotation", out: str | Path |
         out = Path(out); out.mkdir(parents=True, exist_ok=True)
         tmp = out / "table1.json.tmp"; tmp.write_text(json.dumps(result, indent=1)); tmp.replace(out / "table1.json")
     if verbose: print(format_table1(rows))
+    if keep_models: result["models"] = models         # in memory only, not in the JSON
     return result

@@ -20,8 +20,9 @@ from .train import TrainConfig, fit
 from .tvae import TVAEConfig, make_model
 
 # %% auto #0
-__all__ = ['BUDGETS', 'equivariance_error', 'invariance_error', 'capsules', 'RollTraversal', 'roll_predictions', 'roll_traversal',
-           'evaluate', 'evaluate_floor', 'table1_setup', 'save_traversal_png', 'format_table1', 'table1']
+__all__ = ['BUDGETS', 'CAPSULE_RECIPES', 'equivariance_error', 'invariance_error', 'capsules', 'RollTraversal',
+           'roll_predictions', 'roll_traversal', 'evaluate', 'evaluate_floor', 'capsule_recipe', 'capsule_config',
+           'table1_setup', 'save_traversal_png', 'format_table1', 'table1']
 
 # %% ../nbs/06_equivariant_capsules.ipynb #c8b96d29
 def _normalise_capsules(t: torch.Tensor, centered: bool) -> torch.Tensor:
@@ -111,31 +112,47 @@ def evaluate_floor(cfg: TVAEConfig, x: torch.Tensor, seed: int = 0, device=None)
     model = make_model(cfg, seed=seed).to(get_device(device))
     return evaluate(model, x.to(get_device(device)), with_log_px=False)
 
-# %% ../nbs/06_equivariant_capsules.ipynb #58962d23
+# %% ../nbs/06_equivariant_capsules.ipynb #8beea078
 BUDGETS = ("fast", "quick", "paper")
+
+CAPSULE_RECIPES = {  # the one place the capsule experiments' numbers live (chapter 9's registry reads them too)
+    "paper": dict(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0, hidden=None,
+                  windows=dict(L1=1, short=5, bubble=5, partial=13, full=17),
+                  train=dict(steps=100 * 60_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9, batch_size=8, kl_warmup=0),
+                  n_eval=1000, K_is=100),
+    "quick": dict(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None,
+                  windows=dict(L1=1, short=3, bubble=5, partial=7, full=11),
+                  train=dict(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000),
+                  n_eval=128, K_is=20),
+    "fast": dict(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64),
+                 windows=dict(L1=1, short=3, bubble=3, partial=3, full=5),
+                 train=dict(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30),
+                 n_eval=16, K_is=2),
+}
+
+def capsule_recipe(budget: str) -> dict:
+    "The capsule-model numbers of `budget` ('fast', 'quick' or 'paper')."
+    if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    return CAPSULE_RECIPES[budget]
+
+def capsule_config(budget: str, window: str = "partial", model: str = "tvae", shift: bool = True,
+                   x_shape: tuple = (1, 28, 28), seq_len: int | None = None) -> TVAEConfig:
+    "The `TVAEConfig` of a capsule model at `budget` with time window `window` (L1, short, bubble, partial, full)."
+    r = capsule_recipe(budget)
+    if window not in r["windows"]: raise ValueError(f"window must be one of {tuple(r['windows'])}, got {window!r}")
+    return TVAEConfig(model=model, topography="capsules", n_caps=r["n_caps"], cap_dim=r["cap_dim"],
+                      seq_len=seq_len or r["seq_len"], L=r["windows"][window] if model == "tvae" else 1, K=r["K"],
+                      shift=shift, mu_init=r["mu_init"], x_shape=x_shape, hidden=r["hidden"])
 
 def table1_setup(budget: str = "quick", seed: int = 0) -> dict:
     "The five Table-1 model configs, the training config and evaluation sizes for `budget` ('fast', 'quick' or 'paper')."
-    if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
-    if budget == "paper":
-        base = TVAEConfig(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0)
-        tc = TrainConfig(steps=100 * 60_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9, batch_size=8, seed=seed)
-        Ls, n_eval, K_is = (5, 13, 17), 1000, 100
-    elif budget == "quick":
-        base = TVAEConfig(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0)
-        tc = TrainConfig(steps=6500, lr=1e-3, batch_size=8, kl_warmup=2000, seed=seed)
-        Ls, n_eval, K_is = (5, 7, 11), 128, 20
-    else:
-        base = TVAEConfig(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64))
-        tc = TrainConfig(steps=60, lr=1e-3, batch_size=8, kl_warmup=30, seed=seed)
-        Ls, n_eval, K_is = (3, 3, 5), 16, 2
-    bubble, partial, full = Ls
-    rows = {"VAE": replace(base, model="vae"),
-            "TVAE L=1": replace(base, L=1),
-            "Bubble": replace(base, L=bubble, shift=False),
-            "TVAE partial L": replace(base, L=partial),
-            "TVAE full L": replace(base, L=full)}
-    return {"models": rows, "train": tc, "n_eval": n_eval, "K_is": K_is}
+    r = capsule_recipe(budget)
+    rows = {"VAE": capsule_config(budget, model="vae"),
+            "TVAE L=1": capsule_config(budget, "L1"),
+            "Bubble": capsule_config(budget, "bubble", shift=False),
+            "TVAE partial L": capsule_config(budget, "partial"),
+            "TVAE full L": capsule_config(budget, "full")}
+    return {"models": rows, "train": TrainConfig(seed=seed, **r["train"]), "n_eval": r["n_eval"], "K_is": r["K_is"]}
 
 # %% ../nbs/06_equivariant_capsules.ipynb #ff3cc63c
 def save_traversal_png(path, model, x: torch.Tensor, n: int = 3, title: str = "") -> Path:

@@ -4,8 +4,11 @@ import torch
 import torchvision.transforms.functional as TF
 from hypothesis import given, settings, strategies as st
 
+import math
+import torch.nn.functional as F
 from tvae_nb.data import (TRANSFORMS, SequenceSampler, eval_sequences, fast_mode, load_mnist,
-                          make_sequences, pick, get_device)
+                          make_sequences, pick, get_device, perspective_warp, perspective_homography,
+                          PERSPECTIVE_TILT, PERSPECTIVE_DISTANCE)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def test_frame_S_equals_frame_0(mnist, tf):
     assert torch.allclose(nxt, seq[:, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("tf,channels", [("rotation", 1), ("hue", 3), ("scale", 1), ("rotation_hue", 3)])
+@pytest.mark.parametrize("tf,channels", [("rotation", 1), ("hue", 3), ("scale", 1), ("rotation_hue", 3), ("perspective", 1)])
 def test_shapes_per_transform(mnist, tf, channels):
     seq = make_sequences(mnist[1][0][:3], tf, 12)
     assert seq.shape == (3, 12, channels, 28, 28)
@@ -171,3 +174,81 @@ def test_get_device_errors():
     assert get_device(None).type == "cpu"
     with pytest.raises(ValueError, match="device='quantum'"):
         get_device("quantum")
+
+
+# ---- perspective (out-of-plane wobble) ---------------------------------------------------------------------
+
+def _ray_cast(img, axis_deg, tilt=PERSPECTIVE_TILT, d=PERSPECTIVE_DISTANCE):
+    """Independent reference for one image (1, H, W): intersect each pixel's camera ray with the tilted plane."""
+    _, H, W = img.shape
+    a, phi = math.radians(tilt), math.radians(axis_deg)
+    k = torch.tensor([math.cos(phi), math.sin(phi), 0.0], dtype=torch.float64)
+    # rotate the plane's axes with scipy-free Rodrigues written out as v cos a + (k x v) sin a + k (k.v)(1 - cos a)
+    rot = lambda v: v * math.cos(a) + torch.linalg.cross(k, v) * math.sin(a) + k * (k @ v) * (1 - math.cos(a))
+    e1, e2 = rot(torch.tensor([1.0, 0, 0], dtype=torch.float64)), rot(torch.tensor([0, 1.0, 0], dtype=torch.float64))
+    n = torch.linalg.cross(e1, e2)
+    c = torch.tensor([0, 0, d], dtype=torch.float64)
+    grid = torch.empty(H, W, 2, dtype=torch.float64)
+    for i in range(H):
+        for j in range(W):
+            r = torch.tensor([(2 * j + 1) / W - 1, (2 * i + 1) / H - 1, d], dtype=torch.float64)
+            p = r * (n @ c) / (n @ r) - c
+            grid[i, j] = torch.stack([p @ e1, p @ e2])
+    return F.grid_sample(img[None], grid[None].float(), align_corners=False)[0]
+
+
+def test_perspective_shape_and_range(mnist):
+    seq = make_sequences(mnist[1][0][:3], "perspective", 15)
+    assert seq.shape == (3, 15, 1, 28, 28) and seq.min() >= 0 and seq.max() <= 1
+
+
+def test_perspective_cyclic_frame_S_is_frame_0(mnist):
+    x = mnist[1][0][:4]
+    start = torch.tensor([0, 4, 9, 17])
+    seq = make_sequences(x, "perspective", 18, start=start)
+    assert torch.equal(seq, make_sequences(x, "perspective", 18, start=start + 18))
+    assert torch.allclose(make_sequences(x, "perspective", 18, start=start + 17)[:, 1], seq[:, 0], atol=1e-6)
+    # the tilt axis turns through a full circle: phase S's axis angle equals phase 0's plus 360 degrees
+    assert torch.allclose(perspective_homography(torch.tensor([0.0])), perspective_homography(torch.tensor([360.0])), atol=1e-5)
+
+
+def test_perspective_no_frame_is_the_identity_and_frames_differ(mnist):
+    x = mnist[1][0][:4]
+    seq = make_sequences(x, "perspective", 12, start=0)
+    # identity-free: every frame is foreshortened, none equals the flat digit ...
+    assert ((seq - x[:, None]).abs().amax((2, 3, 4)) > 0.3).all()
+    # ... the ink is roughly conserved (a 35 degree tilt keeps most of the area) ...
+    ratio = seq.sum((2, 3, 4)) / x.sum((1, 2, 3))[:, None]
+    assert ((ratio > 0.7) & (ratio < 1.3)).all()
+    # ... and opposite phases (axis turned by 180 degrees: the other side comes near) look different
+    assert ((seq[:, 0] - seq[:, 6]).abs().amax((1, 2, 3)) > 0.3).all()
+
+
+def test_perspective_batch_equals_per_sample_loop(mnist):
+    x = mnist[1][0][:3]
+    start = torch.tensor([0, 5, 11])
+    S = 12
+    seq = make_sequences(x, "perspective", S, start=start)
+    for b in range(3):
+        for l in (0, 3, 7):
+            ref = _ray_cast(x[b], 360.0 / S * ((int(start[b]) + l) % S))
+            assert torch.allclose(seq[b, l], ref, atol=1e-4), (b, l)
+
+
+def test_perspective_foreshortens_along_the_tilt():
+    sq = torch.zeros(1, 1, 28, 28); sq[..., 8:20, 8:20] = 1.0
+    about_vertical = perspective_warp(sq, torch.tensor([90.0]))[0, 0] > 0.5      # tilts left-right
+    about_horizontal = perspective_warp(sq, torch.tensor([0.0]))[0, 0] > 0.5     # tilts up-down
+    assert about_vertical.any(0).sum() < about_vertical.any(1).sum()             # narrower than tall
+    assert about_horizontal.any(1).sum() < about_horizontal.any(0).sum()         # shorter than wide
+
+
+def test_perspective_bad_inputs():
+    with pytest.raises(ValueError, match="tilt must be"):
+        perspective_homography(torch.zeros(2), tilt=95.0)
+    with pytest.raises(ValueError, match="distance must"):
+        perspective_homography(torch.zeros(2), distance=0.5)
+    with pytest.raises(ValueError, match="seq_len must be"):
+        make_sequences(torch.rand(2, 1, 28, 28), "perspective", seq_len=1)
+    with pytest.raises(ValueError, match="transform must be one of"):
+        make_sequences(torch.rand(2, 1, 28, 28), "perspectives")

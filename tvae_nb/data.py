@@ -18,7 +18,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'fast_mode', 'pick', 'available_devices', 'get_device',
            'default_data_root', 'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography',
-           'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
+           'perspective_grid', 'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
            'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #d87de958
@@ -120,15 +120,19 @@ def transform_params(transform: str, phase: torch.Tensor, seq_len: int) -> dict:
     if transform == "perspective": return dict(angle=zero, hue=None, scale=one, tilt_axis=phase * step)
     raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
 
-# %% ../nbs/01_data.ipynb #d1cf4cdb
-def _affine_warp(frames: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    "Rotate `frames` (N, C, H, W) counter-clockwise by `angle` degrees and zoom by `scale`, about the centre."
-    a = torch.deg2rad(angle).to(frames)
-    s = scale.to(frames)
+# %% ../nbs/01_data.ipynb #b4df8ee3
+def _affine_grid(angle: torch.Tensor, scale: torch.Tensor, size, dtype=torch.float32) -> torch.Tensor:
+    "Sampling grids `(N, H, W, 2)` that rotate counter-clockwise by `angle` degrees and zoom by `scale` (N,), about the centre."
+    a = torch.deg2rad(angle).to(dtype)
+    s = scale.to(device=a.device, dtype=dtype)
     cos, sin = torch.cos(a) / s, torch.sin(a) / s
     zero = torch.zeros_like(cos)
     theta = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1)], -2)  # (N, 2, 3)
-    grid = F.affine_grid(theta, list(frames.shape), align_corners=False)
+    return F.affine_grid(theta, list(size), align_corners=False)
+
+def _affine_warp(frames: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    "Rotate `frames` (N, C, H, W) counter-clockwise by `angle` degrees and zoom by `scale`, about the centre."
+    grid = _affine_grid(angle.to(frames.device), scale.to(frames.device), frames.shape, frames.dtype)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 # %% ../nbs/01_data.ipynb #b18b8539
@@ -155,17 +159,22 @@ def perspective_homography(tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TI
     M = torch.stack([e1, e2, cen], -1)                                          # (N, 3, 3), columns e1, e2, c
     return torch.diag(torch.tensor([distance, distance, 1.0], device=phi.device)) @ M
 
-# %% ../nbs/01_data.ipynb #5cab7a07
-def perspective_warp(frames: torch.Tensor, tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TILT,
-                     distance: float = PERSPECTIVE_DISTANCE) -> torch.Tensor:
-    "Render `frames` (N, C, H, W) on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,), seen by a pinhole camera."
-    N, C, H, W = frames.shape
-    Hinv = torch.linalg.inv(perspective_homography(tilt_axis.to(frames.device), tilt, distance)).to(frames)  # (N, 3, 3)
-    eye = torch.eye(2, 3, device=frames.device, dtype=frames.dtype).expand(N, 2, 3)
+# %% ../nbs/01_data.ipynb #30a4984a
+def perspective_grid(tilt_axis: torch.Tensor, size, tilt: float = PERSPECTIVE_TILT, distance: float = PERSPECTIVE_DISTANCE,
+                     dtype=torch.float32) -> torch.Tensor:
+    "Sampling grids `(N, H, W, 2)` that show the image on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,)."
+    N, C, H, W = size
+    Hinv = torch.linalg.inv(perspective_homography(tilt_axis, tilt, distance)).to(dtype)   # (N, 3, 3)
+    eye = torch.eye(2, 3, device=Hinv.device, dtype=dtype).expand(N, 2, 3)
     screen = F.affine_grid(eye, [N, C, H, W], align_corners=False)             # (N, H, W, 2): pixel centres in [-1, 1]
     screen = torch.cat([screen, torch.ones_like(screen[..., :1])], -1)         # (N, H, W, 3): homogeneous
     plane = torch.einsum("nij,nhwj->nhwi", Hinv, screen)                       # (N, H, W, 3)
-    grid = plane[..., :2] / plane[..., 2:]                                     # (N, H, W, 2): digit coordinates
+    return plane[..., :2] / plane[..., 2:]                                     # (N, H, W, 2): digit coordinates
+
+def perspective_warp(frames: torch.Tensor, tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TILT,
+                     distance: float = PERSPECTIVE_DISTANCE) -> torch.Tensor:
+    "Render `frames` (N, C, H, W) on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,), seen by a pinhole camera."
+    grid = perspective_grid(tilt_axis.to(frames.device), frames.shape, tilt, distance, frames.dtype)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 # %% ../nbs/01_data.ipynb #bf746f33
@@ -196,7 +205,7 @@ def _check_start(start, B: int, seq_len: int, device, generator) -> torch.Tensor
     got = f"tensor of shape {tuple(start.shape)} and dtype {start.dtype}" if isinstance(start, torch.Tensor) else repr(start)
     raise ValueError(f"start must be None, an int, or an integer tensor of shape ({B},); got {got}")
 
-# %% ../nbs/01_data.ipynb #d703f37c
+# %% ../nbs/01_data.ipynb #c3e526fe
 def make_sequences(images: torch.Tensor, transform: str = "rotation", seq_len: int = 18,
                    start=None, generator: torch.Generator | None = None) -> torch.Tensor:
     "Cyclic sequences `(B, S, C, H, W)`: frame l shows `images` under `transform` at phase (start + l) mod S."
@@ -208,13 +217,17 @@ def make_sequences(images: torch.Tensor, transform: str = "rotation", seq_len: i
     B, _, H, W = images.shape
     S = int(seq_len)
     start = _check_start(start, B, S, images.device, generator)
-    phase = (start[:, None] + torch.arange(S, device=images.device)) % S      # (B, S)
-    p = transform_params(transform, phase.reshape(-1), S)                      # each (B*S,)
+    phase = ((start[:, None] + torch.arange(S, device=images.device)) % S).reshape(-1)   # (B*S,)
+    # a cycle has only S distinct group elements: build their S grids once and index them by each frame's phase
+    p = transform_params(transform, torch.arange(S, device=images.device), S)            # each (S,)
     frames = images[:, None].expand(B, S, 1, H, W).reshape(B * S, 1, H, W)    # (B*S, 1, H, W)
-    if p["tilt_axis"] is not None: frames = perspective_warp(frames, p["tilt_axis"])
-    elif transform != "hue": frames = _affine_warp(frames, p["angle"], p["scale"])
+    if p["tilt_axis"] is not None: grids = perspective_grid(p["tilt_axis"], (S, 1, H, W), dtype=frames.dtype)
+    elif transform != "hue": grids = _affine_grid(p["angle"], p["scale"], (S, 1, H, W), frames.dtype)
+    else: grids = None
+    if grids is not None:
+        frames = F.grid_sample(frames, grids[phase], mode="bilinear", padding_mode="zeros", align_corners=False)
     if p["hue"] is not None:
-        rgb = hue_to_rgb(p["hue"]).to(frames)                                  # (B*S, 3)
+        rgb = hue_to_rgb(p["hue"]).to(frames)[phase]                           # (B*S, 3)
         frames = frames * rgb[:, :, None, None]                                # (B*S, 3, H, W)
     return frames.reshape(B, S, frames.shape[1], H, W)                         # (B, S, C, H, W)
 

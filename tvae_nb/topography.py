@@ -65,7 +65,7 @@ def ks_critical(n: int, alpha: float = 0.001) -> float:
     "Asymptotic critical value of the KS statistic for `n` samples at level `alpha`."
     return math.sqrt(-math.log(alpha / 2) / (2 * n))
 
-# %% ../nbs/03_student_t.ipynb #790c0ca8
+# %% ../nbs/03_student_t.ipynb #55594a20
 @lru_cache(maxsize=256)
 def _window_index(S: int, C: int, D: int, L: int, K: int, sigma: int, device: torch.device):
     "Cached flat indices into (S*C*D) for the circular sheared gather and the un-shear of `_window_sum`."
@@ -78,16 +78,35 @@ def _window_index(S: int, C: int, D: int, L: int, K: int, sigma: int, device: to
     unshear = (l * C + c) * D + (d - sigma * l) % D         # (S, C, D)
     return gather.reshape(-1).to(device), unshear.reshape(-1).to(device)
 
-def _window_sum(x: torch.Tensor, L: int, K: int, sigma: int = 0) -> torch.Tensor:
-    "Circular window sum of `x` (..., S, C, D): L frames along S, K units along D, frame offset δ shifted by σ·δ units."
+def _window_sum_fwd(x: torch.Tensor, L: int, K: int, sigma: int) -> torch.Tensor:
+    "The window sum itself (no autograd): sheared circular gather, L-box along S, K-box along D, un-shear."
     *lead, S, C, D = x.shape
     gather, unshear = _window_index(S, C, D, L, K, int(sigma), x.device)
     y = x.reshape(*lead, S * C * D).index_select(-1, gather)
     y = y.view(*lead, S + L - 1, C, D + K - 1)              # y[m, c, j] = x[m mod S, c, (j + σm) mod D]
-    if K > 1: y = y.unfold(-1, K, 1).sum(-1)                 # (..., S+L-1, C, D): sum over k
-    if L > 1: y = y.unfold(-3, L, 1).sum(-1)                 # (..., S, C, D): sum over δ
+    if L > 1: y = y.unfold(-3, L, 1).sum(-1)                 # (..., S, C, D+K-1): sum over δ
+    if K > 1:                                                # (..., S, C, D): sum over k, as K shifted slices
+        w = y[..., :D] + y[..., 1:D + 1]
+        for k in range(2, K): w.add_(y[..., k:k + D])
+        y = w
     if sigma: y = y.reshape(*lead, S * C * D).index_select(-1, unshear).view(*lead, S, C, D)
     return y
+
+class _WindowSum(torch.autograd.Function):
+    "v = W x as an autograd Function whose backward is W g again (W is symmetric)."
+    @staticmethod
+    def forward(ctx, x, L, K, sigma):
+        ctx.window = (L, K, sigma)
+        return _window_sum_fwd(x, L, K, sigma)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _WindowSum.apply(g, *ctx.window), None, None, None
+
+def _window_sum(x: torch.Tensor, L: int, K: int, sigma: int = 0) -> torch.Tensor:
+    "Circular window sum of `x` (..., S, C, D): L frames along S, K units along D, frame offset δ shifted by σ·δ units."
+    if torch.is_grad_enabled() and x.requires_grad: return _WindowSum.apply(x, L, K, int(sigma))
+    return _window_sum_fwd(x, L, K, int(sigma))
 
 # %% ../nbs/03_student_t.ipynb #e7c732a5
 def _check_window(name: str, value, limit: int | None = None, limit_name: str = "", step: str = "units") -> int:

@@ -34,14 +34,19 @@ class History:
         v = self.values[name][-last:]
         return sum(v) / len(v)
 
-# %% ../nbs/02_vae_training.ipynb #08e4058b
+# %% ../nbs/02_vae_training.ipynb #e49fed36
 def kl_warmup(steps: int) -> Callable[[int], float]:
     "A KL-weight schedule rising linearly from 0 to 1 over `steps` steps (constant 1 if steps <= 0)."
     return lambda step: 1.0 if steps <= 0 else min(1.0, step / steps)
 
 def make_optimizer(params, name: str = "adam", lr: float = 1e-3, momentum: float = 0.9) -> torch.optim.Optimizer:
     "Adam or SGD with momentum (the paper's choice) over `params`."
-    if name == "adam": return torch.optim.Adam(params, lr=lr)
+    if name == "adam":
+        params = list(params)
+        if all(getattr(p, "device", torch.device("cpu")).type in ("cpu", "cuda") for p in params):
+            try: return torch.optim.Adam(params, lr=lr, fused=True)   # one fused kernel: ~5x cheaper step on CPU (benchmarks/)
+            except (RuntimeError, TypeError, ValueError): pass
+        return torch.optim.Adam(params, lr=lr)
     if name == "sgd": return torch.optim.SGD(params, lr=lr, momentum=momentum)
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
 

@@ -21,9 +21,14 @@ def make_readme(src=ROOT / "nbs" / "index.ipynb", dst=ROOT / "README.md") -> str
         if any(d.replace(" ", "") in ("#|hide", "#|exporti", "#|include:false") for d in directives):
             continue
         cell.source = "\n".join(l for l in lines if not l.lstrip().startswith("#|"))
+        if any(d.replace(" ", "") == "#|echo:false" for d in directives):   # show the outputs only
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            if not text.strip(): continue
+            cell = nbformat.v4.new_markdown_cell("```\n" + text.rstrip() + "\n```")
         keep.append(cell)
     nb.cells = keep
     body, _ = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    body = body.replace("](results/", "](nbs/results/")          # image paths are relative to nbs/ in the notebook
     text = HEADER + body.strip() + "\n"
     Path(dst).write_text(text)
     return text

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 __all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'fast_mode', 'pick', 'available_devices', 'get_device',
            'default_data_root', 'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography',
            'perspective_grid', 'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
-           'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'eval_sequences']
+           'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler',
+           'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #d87de958
 def fast_mode() -> bool:
@@ -321,6 +322,26 @@ class SequenceSampler(ImageSampler):
         start = torch.randint(0, self.seq_len, (self.batch_size,), generator=self.gen).to(self.device)
         x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start)
         return SequenceBatch(x, self._dev_labels[idx], start)
+
+# %% ../nbs/01_data.ipynb #2b9c80bb
+class OneAtATimeSampler(SequenceSampler):
+    "Coloured sequences `(B, S, 3, H, W)` where either rotation or hue varies (alternating rows), the other fixed at a random phase."
+    def __init__(self, images, labels, seq_len=12, batch_size=8, seed=0, device=None, rank: int = 0):
+        super().__init__(images, labels, "rotation", seq_len, batch_size, seed, device, rank)
+
+    def sample(self) -> SequenceBatch:
+        "One batch: even rows rotate at a fixed hue, odd rows change hue at a fixed angle."
+        B, S = self.batch_size, self.seq_len
+        idx = self._draw().to(self.device)
+        start = torch.randint(0, S, (B,), generator=self.gen).to(self.device)
+        fixed = torch.randint(0, S, (B,), generator=self.gen).to(self.device)        # the phase that does not move
+        x0 = self._dev_images[idx]                                                      # (B, 1, H, W)
+        rot = make_sequences(x0, "rotation", S, start=start)                            # (B, S, 1, H, W): rotating
+        rot = rot * hue_to_rgb(fixed * 360.0 / S)[:, None, :, None, None]               # (B, S, 3, H, W): fixed colour
+        turned = make_sequences(x0, "rotation", S, start=fixed)[:, 0]                   # (B, 1, H, W): fixed angle
+        hue = make_sequences(turned, "hue", S, start=start)                             # (B, S, 3, H, W): colour turns
+        which = (torch.arange(B, device=self.device) % 2 == 0)[:, None, None, None, None]
+        return SequenceBatch(torch.where(which, rot, hue), self._dev_labels[idx], start)
 
 # %% ../nbs/01_data.ipynb #53050448
 def eval_sequences(transform: str = "rotation", n: int = 128, seq_len: int = 18, seed: int = 1234,

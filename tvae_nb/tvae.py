@@ -18,10 +18,18 @@ from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gau
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
 
 # %% auto #0
-__all__ = ['TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model', 'ClassMap', 'class_map',
-           'neighbour_agreement', 'tuning_correlation']
+__all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model',
+           'ClassMap', 'class_map', 'neighbour_agreement', 'tuning_correlation']
 
-# %% ../nbs/04_tvae.ipynb #d0b68e61
+# %% ../nbs/04_tvae.ipynb #a0e70541
+def dataclass_from_dict(cls, d: dict):
+    "An instance of dataclass `cls` from dict `d` (e.g. read from JSON), refusing unknown keys with a clear error."
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown: raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known fields: {sorted(known)}")
+    return cls(**d)
+
+# %% ../nbs/04_tvae.ipynb #2ab310a7
 @dataclass
 class TVAEConfig:
     "Everything that defines a model: its kind, latent layout, topography, μ and network sizes."
@@ -67,10 +75,7 @@ class TVAEConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TVAEConfig":
         "Build a config from a dict (e.g. JSON), refusing unknown keys."
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown: raise ValueError(f"unknown TVAEConfig fields {sorted(unknown)}; known fields: {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d)
 
 # %% ../nbs/04_tvae.ipynb #6a75b17e
 class TVAEOutput(NamedTuple):

@@ -55,6 +55,10 @@ REFERENCE = {
     ex.check_roll_prediction: lambda t0, k: torch.roll(t0, k, -1),
     ex.check_flat_capsules: flat,
     ex.check_equivariance_error: eq_err,
+    ex.check_homography_points: lambda H, p: (lambda h: h[:, :2] / h[:, 2:])(torch.cat([p, torch.ones(len(p), 1, dtype=p.dtype)], 1) @ H.T),
+    ex.check_cycle_angles: lambda S: torch.arange(S) * 360.0 / S,
+    ex.check_capsule_offset: lambda a, b: int(torch.fft.irfft(torch.fft.rfft(a).conj() * torch.fft.rfft(b), n=len(a)).argmax()),
+    ex.check_pearson: lambda x, y: torch.corrcoef(torch.stack([x, y]))[0, 1],
 }
 
 # ---- typical mistakes, and a word the hint must contain -------------------------------------------------------------
@@ -83,6 +87,11 @@ MISTAKES = [
     (ex.check_sup_distance, lambda nu: 0.0, "fine grid"),
     (ex.check_plus_energy, lambda u2: u2, "torch.roll"),
     (ex.check_fft_energy, lambda u2, L, K, s: capsule_energy(u2, L, K, not s), "kernel"),
+    (ex.check_homography_points, lambda H, p: (torch.cat([p, torch.ones(len(p), 1, dtype=p.dtype)], 1) @ H.T)[:, :2], "divide by W"),
+    (ex.check_homography_points, lambda H, p: (lambda h: h[:, :2] / h[:, 2:])(torch.cat([p, torch.ones(len(p), 1, dtype=p.dtype)], 1) @ H), "transposed"),
+    (ex.check_cycle_angles, lambda S: torch.linspace(0, 360, S), "repeats"),
+    (ex.check_capsule_offset, lambda a, b: int(torch.fft.irfft(torch.fft.rfft(b).conj() * torch.fft.rfft(a), n=len(a)).argmax()), "other way"),
+    (ex.check_pearson, lambda x, y: (x * y).sum() / (x.norm() * y.norm()), "cosine"),
 ]
 
 ALL = [c for cs in ex.CHECKERS.values() for c in cs]

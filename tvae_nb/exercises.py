@@ -1,4 +1,4 @@
-"""One checker per "Your turn" exercise of chapters 1-6: run the learner's code on fixed inputs against a reference and say PASS, or FAIL with a hint
+"""One checker per "Your turn" exercise of chapters 1-8: run the learner's code on fixed inputs against a reference and say PASS, or FAIL with a hint
 
 Docs: https://tvae-nb.github.io/tvae_nb/exercises.html.md"""
 
@@ -24,7 +24,8 @@ __all__ = ['CHECKERS', 'CheckResult', 'checker', 'check_clockwise_theta', 'check
            'check_log_mean_exp', 'check_kl_warmup', 'check_sup_distance', 'check_ring_energy', 'check_plus_energy',
            'check_fft_energy', 'check_latent', 'check_deterministic_code', 'check_neighbour_agreement',
            'check_impulse_response', 'open_time_energy_reference', 'check_open_time_energy', 'check_invariance_error',
-           'check_roll_prediction', 'check_flat_capsules', 'check_equivariance_error']
+           'check_roll_prediction', 'check_flat_capsules', 'check_equivariance_error', 'check_homography_points',
+           'check_cycle_angles', 'check_capsule_offset', 'check_pearson']
 
 # %% ../nbs/11_exercises.ipynb #f1520e3c
 @dataclass
@@ -366,7 +367,66 @@ def check_equivariance_error(f):
     if abs(got - 2 * ref) < 1e-3 * ref: return False, "off by a factor 2. Hint: multiply by 1/2."
     return False, f"got {got:.3f}, expected {ref:.3f}. Hint: normalise each capsule over D, then 1/2 · 1/B · Σ_s Σ |roll(t̂, (s, s), (1, 3)) − t̂|."
 
-# %% ../nbs/11_exercises.ipynb #f4850af7
+# %% ../nbs/11_exercises.ipynb #5fca9d0b
+@checker("ch.7, apply a homography to points")
+def check_homography_points(f):
+    "Check `f(H, pts)`: points `pts` (N, 2) mapped by the homography `H` (3, 3), with the perspective division."
+    g = torch.Generator().manual_seed(7)
+    H = torch.eye(3, dtype=torch.float64) + 0.3 * torch.randn(3, 3, generator=g, dtype=torch.float64)
+    pts = torch.rand(10, 2, generator=g, dtype=torch.float64) - 0.5
+    hom = torch.cat([pts, torch.ones(10, 1, dtype=torch.float64)], 1) @ H.T            # (N, 3)
+    ref = hom[:, :2] / hom[:, 2:]
+    got = torch.as_tensor(f(H, pts))
+    if _close(got, ref): return True, "points mapped with the perspective division."
+    if _close(got, hom[:, :2]): return False, "you kept X and Y but did not divide by W. Hint: screen = (X / W, Y / W)."
+    if _close(got, (torch.cat([pts, torch.ones(10, 1, dtype=torch.float64)], 1) @ H)[:, :2] /
+              (torch.cat([pts, torch.ones(10, 1, dtype=torch.float64)], 1) @ H)[:, 2:]):
+        return False, "you multiplied by H transposed. Hint: with points as rows, use pts_h @ H.T (or H @ column vectors)."
+    return False, "the points do not match. Hint: append a 1 to each point, multiply by H, divide by the third coordinate."
+
+# %% ../nbs/11_exercises.ipynb #9b068639
+@checker("ch.7, the angles of a cyclic sequence")
+def check_cycle_angles(f):
+    "Check `f(S)`: the S angles (degrees) of a cycle of S equal steps starting at 0, without repeating 0 at the end."
+    for S in (4, 12, 18):
+        got = torch.as_tensor(f(S)).double().flatten()
+        ref = torch.arange(S, dtype=torch.float64) * 360.0 / S
+        if _close(got, ref): continue
+        if got.numel() == S and _close(got, torch.linspace(0, 360, S, dtype=torch.float64)):
+            return False, (f"S={S}: the last angle is 360°, the same as 0°, so a frame repeats. Hint: steps of 360/S, "
+                           "e.g. torch.arange(S) * 360 / S.")
+        return False, f"S={S}: expected {ref.tolist()[:4]}... (steps of 360/S from 0)."
+    return True, "S equal steps of 360/S degrees: the S-th step returns to the first frame."
+
+# %% ../nbs/11_exercises.ipynb #57654b0d
+@checker("ch.8, the capsule offset by cross-correlation")
+def check_capsule_offset(f):
+    "Check `f(a, b)`: the integer s in [0, D) with b = roll(a, s) for capsule vectors a, b of length D."
+    g = torch.Generator().manual_seed(8)
+    for D, s in ((15, 4), (15, 11), (12, 0), (9, 5)):
+        a = torch.randn(D, generator=g, dtype=torch.float64)
+        got = int(f(a, torch.roll(a, s))) % D
+        if got == s: continue
+        if got == (-s) % D: return False, f"D={D}: you found {got} = −{s} mod D. Hint: the roll is the other way; swap a and b."
+        return False, f"D={D}: expected {s}, got {got}. Hint: argmax over s of Σ_d a[d]·b[(d+s) mod D]."
+    return True, "offsets found by periodic cross-correlation."
+
+# %% ../nbs/11_exercises.ipynb #1042b197
+@checker("ch.8, Pearson correlation")
+def check_pearson(f):
+    "Check `f(x, y)`: Pearson's correlation coefficient of two 1-D tensors."
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(50, generator=g, dtype=torch.float64) + 3
+    y = 2 * x + 0.5 * torch.randn(50, generator=g, dtype=torch.float64) + 10
+    xc, yc = x - x.mean(), y - y.mean()
+    ref = (xc * yc).sum() / (xc.norm() * yc.norm())
+    got = float(f(x, y))
+    if abs(got - ref.item()) < 1e-6: return True, f"r = {got:.4f}."
+    if abs(got - ((x * y).sum() / (x.norm() * y.norm())).item()) < 1e-6:
+        return False, "that is the cosine similarity. Hint: subtract each variable's mean first."
+    return False, f"expected {ref.item():.4f}, got {got:.4f}. Hint: r = Σ(x−x̄)(y−ȳ) / (‖x−x̄‖·‖y−ȳ‖)."
+
+# %% ../nbs/11_exercises.ipynb #a34fa1bb
 CHECKERS = {
     "01_data": [check_clockwise_theta, check_composed_phase, check_translation],
     "02_vae": [check_kl, check_log_mean_exp],
@@ -375,4 +435,6 @@ CHECKERS = {
     "04_tvae": [check_latent, check_deterministic_code, check_neighbour_agreement],
     "05_temporal_coherence": [check_impulse_response, check_open_time_energy, check_invariance_error],
     "06_equivariant_capsules": [check_roll_prediction, check_flat_capsules, check_equivariance_error],
+    "07_complex_transforms": [check_homography_points, check_cycle_angles],
+    "08_dsprites": [check_capsule_offset, check_pearson],
 }

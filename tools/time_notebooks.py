@@ -46,8 +46,9 @@ def main():
         if not ok: failed.append(nb.name)
         rows[nb.stem] = {"seconds": round(secs, 1), "ok": ok}
         print(f"{nb.name:40s} {secs:7.1f} s  {'ok' if ok else 'FAILED'}", flush=True)
-    data["machine"] = {"cpus": os.cpu_count(), "threads": a.threads, "python": platform.python_version(),
-                       "processor": platform.machine()}
+    data.setdefault("machine", {}).update({"cpus": os.cpu_count(), "python": platform.python_version(),
+                                           "processor": platform.machine()})
+    data["machine"][f"{mode}_threads"] = a.threads
     out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out}")
     sys.exit(1 if failed else 0)

@@ -35,7 +35,7 @@ def test_notebook(nb, build_dir):
     env.setdefault("MPLBACKEND", "Agg")
     copy = build_dir / nb.name
     t0 = time.time()
-    res = subprocess.run([sys.executable, "-c", render_pages.RUNNER, str(copy)], cwd=ROOT, env=env,
+    res = subprocess.run([sys.executable, "-c", render_pages.RUNNER, str(copy), "1"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     secs = time.time() - t0
     if res.returncode != 0:

@@ -12,13 +12,15 @@ import argparse, html, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run one notebook top to bottom with nbdev's test_nb in a fresh process: `python -c RUNNER NOTEBOOK [SAVE]`, where
+# SAVE is 1 (default: write the outputs back into NOTEBOOK) or 0. tools/time_notebooks.py and the tests use it too.
 RUNNER = """
 import sys
 from nbdev.config import get_config
 from nbdev.test import test_nb
 cfg = get_config()
 ok, secs = test_nb(sys.argv[1], skip_flags=cfg.tst_flags.split(), basepath=str(cfg.config_path),
-                   cell_timeout=int(cfg.get('cell_timeout', 600)), save=True)
+                   cell_timeout=int(cfg.get('cell_timeout', 600)), save=(sys.argv[2:] or ['1'])[0] == '1')
 sys.exit(0 if ok else 1)
 """
 

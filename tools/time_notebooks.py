@@ -10,15 +10,8 @@ import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNER = """
-import sys
-from nbdev.config import get_config
-from nbdev.test import test_nb
-cfg = get_config()
-ok, secs = test_nb(sys.argv[1], skip_flags=cfg.tst_flags.split(), basepath=str(cfg.config_path),
-                   cell_timeout=int(cfg.get('cell_timeout', 600)), save=sys.argv[2] == '1')
-sys.exit(0 if ok else 1)
-"""
+sys.path.insert(0, str(ROOT / "tools"))
+from render_pages import RUNNER          # noqa: E402  (one notebook runner for the tools and the tests)
 
 
 def main():

@@ -59,6 +59,8 @@ REFERENCE = {
     ex.check_cycle_angles: lambda S: torch.arange(S) * 360.0 / S,
     ex.check_capsule_offset: lambda a, b: int(torch.fft.irfft(torch.fft.rfft(a).conj() * torch.fft.rfft(b), n=len(a)).argmax()),
     ex.check_pearson: lambda x, y: torch.corrcoef(torch.stack([x, y]))[0, 1],
+    ex.check_atomic_save: lambda obj, path: (torch.save(obj, f"{path}.tmp"), __import__("os").replace(f"{path}.tmp", path)),
+    ex.check_rng_roundtrip: (torch.get_rng_state, torch.set_rng_state),
 }
 
 # ---- typical mistakes, and a word the hint must contain -------------------------------------------------------------
@@ -92,6 +94,8 @@ MISTAKES = [
     (ex.check_cycle_angles, lambda S: torch.linspace(0, 360, S), "repeats"),
     (ex.check_capsule_offset, lambda a, b: int(torch.fft.irfft(torch.fft.rfft(b).conj() * torch.fft.rfft(a), n=len(a)).argmax()), "other way"),
     (ex.check_pearson, lambda x, y: (x * y).sum() / (x.norm() * y.norm()), "cosine"),
+    (ex.check_atomic_save, lambda obj, path: torch.save(obj, path), "os.replace"),
+    (ex.check_rng_roundtrip, (lambda: 0, lambda s: torch.manual_seed(s)), "set_rng_state"),
 ]
 
 ALL = [c for cs in ex.CHECKERS.values() for c in cs]
@@ -119,7 +123,7 @@ def test_not_attempted(check):
 def test_exception_is_a_fail(check):
     if check is ex.check_clockwise_theta: pytest.skip("its answer is a value, not a function")
     def broken(*a, **k): raise RuntimeError("boom")
-    res = check(broken, verbose=False)
+    res = check((broken, broken) if check is ex.check_rng_roundtrip else broken, verbose=False)
     assert not res.passed and res.attempted and "RuntimeError: boom" in res.message
 
 

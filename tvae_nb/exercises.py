@@ -1,4 +1,4 @@
-"""One checker per "Your turn" exercise of chapters 1-8: run the learner's code on fixed inputs against a reference and say PASS, or FAIL with a hint
+"""One checker per "Your turn" exercise of chapters 1-9: run the learner's code on fixed inputs against a reference and say PASS, or FAIL with a hint
 
 Docs: https://tvae-nb.github.io/tvae_nb/exercises.html.md"""
 
@@ -25,7 +25,7 @@ __all__ = ['CHECKERS', 'CheckResult', 'checker', 'check_clockwise_theta', 'check
            'check_fft_energy', 'check_latent', 'check_deterministic_code', 'check_neighbour_agreement',
            'check_impulse_response', 'open_time_energy_reference', 'check_open_time_energy', 'check_invariance_error',
            'check_roll_prediction', 'check_flat_capsules', 'check_equivariance_error', 'check_homography_points',
-           'check_cycle_angles', 'check_capsule_offset', 'check_pearson']
+           'check_cycle_angles', 'check_capsule_offset', 'check_pearson', 'check_atomic_save', 'check_rng_roundtrip']
 
 # %% ../nbs/11_exercises.ipynb #f1520e3c
 @dataclass
@@ -426,7 +426,52 @@ def check_pearson(f):
         return False, "that is the cosine similarity. Hint: subtract each variable's mean first."
     return False, f"expected {ref.item():.4f}, got {got:.4f}. Hint: r = Σ(x−x̄)(y−ȳ) / (‖x−x̄‖·‖y−ȳ‖)."
 
-# %% ../nbs/11_exercises.ipynb #a34fa1bb
+# %% ../nbs/11_exercises.ipynb #b1b1c938
+@checker("ch.9, an atomic checkpoint")
+def check_atomic_save(f):
+    "Check `f(obj, path)`: saves `obj` with torch.save so that a crash during the write keeps the previous file intact."
+    import os, tempfile
+    d = tempfile.mkdtemp(prefix="tvae-nb-check-")
+    path = os.path.join(d, "checkpoint.pt")
+    good = {"step": torch.tensor(1), "w": torch.arange(4.0)}
+    f(good, path)
+    if not os.path.exists(path): return False, "nothing was written at `path`."
+    back = torch.load(path, weights_only=True)
+    if not torch.equal(back["w"], good["w"]): return False, "the saved checkpoint does not load back as written."
+    real_save = torch.save
+    def crashing_save(obj, target, *a, **k):             # writes a torn file, then fails like a full disk
+        if hasattr(target, "write"): target.write(b"torn")
+        else:
+            with open(target, "wb") as fh: fh.write(b"torn")
+        raise OSError("simulated crash during the write")
+    torch.save = crashing_save
+    try:
+        try: f({"step": torch.tensor(2), "w": torch.zeros(4)}, path)
+        except OSError: pass
+    finally: torch.save = real_save
+    try: back = torch.load(path, weights_only=True)
+    except Exception: back = None
+    if back is None or not torch.equal(back["w"], good["w"]):
+        return False, ("a crash during the write destroyed the previous checkpoint. Hint: torch.save to a temporary file in "
+                       "the same folder, then os.replace(tmp, path).")
+    return True, "a crash mid-write leaves the previous checkpoint loadable."
+
+# %% ../nbs/11_exercises.ipynb #f58ac634
+@checker("ch.9, save and restore the random state")
+def check_rng_roundtrip(fns):
+    "Check `(snapshot, restore)`: `restore(snapshot())` makes torch's global generator repeat its next draws exactly."
+    snapshot, restore = fns
+    torch.manual_seed(123); torch.randn(5)                 # a generator that is not at its seed any more
+    state = snapshot()
+    first = torch.randn(8)
+    torch.randn(3)
+    restore(state)
+    again = torch.randn(8)
+    if torch.equal(first, again): return True, "the next draws repeat exactly after a restore."
+    return False, ("the draws after restore differ. Hint: save torch.get_rng_state() (a tensor) and restore it with "
+                   "torch.set_rng_state(); re-seeding restarts the stream from its beginning instead.")
+
+# %% ../nbs/11_exercises.ipynb #1e696d06
 CHECKERS = {
     "01_data": [check_clockwise_theta, check_composed_phase, check_translation],
     "02_vae": [check_kl, check_log_mean_exp],
@@ -437,4 +482,5 @@ CHECKERS = {
     "06_equivariant_capsules": [check_roll_prediction, check_flat_capsules, check_equivariance_error],
     "07_complex_transforms": [check_homography_points, check_cycle_angles],
     "08_dsprites": [check_capsule_offset, check_pearson],
+    "09_experiments": [check_atomic_save, check_rng_roundtrip],
 }

@@ -121,7 +121,7 @@ def transform_params(transform: str, phase: torch.Tensor, seq_len: int) -> dict:
     if transform == "perspective": return dict(angle=zero, hue=None, scale=one, tilt_axis=phase * step)
     raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
 
-# %% ../nbs/01_data.ipynb #b4df8ee3
+# %% ../nbs/01_data.ipynb #e8ff2cf2
 def _affine_grid(angle: torch.Tensor, scale: torch.Tensor, size, dtype=torch.float32) -> torch.Tensor:
     "Sampling grids `(N, H, W, 2)` that rotate counter-clockwise by `angle` degrees and zoom by `scale` (N,), about the centre."
     a = torch.deg2rad(angle).to(dtype)
@@ -130,11 +130,6 @@ def _affine_grid(angle: torch.Tensor, scale: torch.Tensor, size, dtype=torch.flo
     zero = torch.zeros_like(cos)
     theta = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1)], -2)  # (N, 2, 3)
     return F.affine_grid(theta, list(size), align_corners=False)
-
-def _affine_warp(frames: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    "Rotate `frames` (N, C, H, W) counter-clockwise by `angle` degrees and zoom by `scale`, about the centre."
-    grid = _affine_grid(angle.to(frames.device), scale.to(frames.device), frames.shape, frames.dtype)
-    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 # %% ../nbs/01_data.ipynb #b18b8539
 def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:

@@ -10,14 +10,19 @@ from tvae_nb.topography import (CapsuleTopography, TorusTopography, capsule_ener
 
 
 # ---------------------------------------------------------------- references written from the definitions
+def window(n):
+    "Offsets of a window of width n: -(n-1)/2 ... (n-1)/2 for odd n, -n/2 ... n/2-1 for even n (the paper code's)."
+    return range(-(n // 2), n - n // 2)
+
+
 def loop_capsule_energy(u2, L, K, shift):
     "v[b,l,c,d] = sum_delta sum_k u2[b, (l+delta) % S, c, (d + sigma*delta + k) % D], element by element."
     B, S, C, D = u2.shape
     v = torch.zeros_like(u2)
     for l in range(S):
         for d in range(D):
-            for delta in range(-(L - 1) // 2, (L - 1) // 2 + 1):
-                for k in range(-(K - 1) // 2, (K - 1) // 2 + 1):
+            for delta in window(L):
+                for k in window(K):
                     v[:, l, :, d] += u2[:, (l + delta) % S, :, (d + int(shift) * delta + k) % D]
     return v
 
@@ -76,7 +81,7 @@ def test_capsule_energy_matches_loop(case):
 
 
 @pytest.mark.parametrize("shift", [True, False])
-@pytest.mark.parametrize("S,D,L,K", [(5, 4, 3, 3), (6, 3, 5, 1), (4, 7, 1, 5), (7, 2, 7, 1)])
+@pytest.mark.parametrize("S,D,L,K", [(5, 4, 3, 3), (6, 3, 5, 1), (4, 7, 1, 5), (7, 2, 7, 1), (6, 5, 4, 2), (6, 4, 6, 3)])
 def test_capsule_energy_is_dense_W(S, D, L, K, shift):
     u2 = torch.rand(2, S, 3, D, dtype=torch.float64)
     W = dense_capsule(S, D, L, K, shift)
@@ -226,12 +231,40 @@ def test_student_t_latent_gradients_with_zero_energy():
 
 
 # ---------------------------------------------------------------- errors
-@pytest.mark.parametrize("L,K,match", [(2, 3, "L=2"), (0, 3, "L=0"), (-3, 3, "L=-3"), (7, 3, "L=7"), (3.0, 3, "L=3.0"),
-                                       (3, 4, "K=4"), (3, 7, "K=7"), (3, 0, "K=0"), (3, None, "K=None")])
+@pytest.mark.parametrize("L,K,match", [(0, 3, "L=0"), (-3, 3, "L=-3"), (7, 3, "L=7"), (3.0, 3, "L=3.0"),
+                                       (3, 7, "K=7"), (3, 0, "K=0"), (3, None, "K=None")])
 def test_capsule_energy_errors(L, K, match):
     with pytest.raises(ValueError, match=match) as e:
         capsule_energy(torch.rand(2, 5, 3, 6), L, K)
-    assert "odd integer" in str(e.value)
+    assert "integer with 1 <=" in str(e.value)
+
+
+@pytest.mark.parametrize("shift", ["false", "no", 0, 1, None])
+def test_capsule_energy_shift_must_be_bool(shift):
+    with pytest.raises(ValueError, match="shift must be True or False"):
+        capsule_energy(torch.rand(2, 5, 3, 6), 3, 3, shift=shift)
+
+
+@pytest.mark.parametrize("shift", [True, False])
+def test_even_window_gradient_is_the_transpose(shift):
+    "An even window is not symmetric: the gradient of <g, W u2> is W^T g, checked against the dense matrix."
+    S, D, L, K = 6, 5, 4, 2
+    W = dense_capsule(S, D, L, K, shift)
+    assert not torch.equal(W, W.T)
+    u2 = torch.rand(2, S, 3, D, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, S, 3, D, dtype=torch.float64)
+    (capsule_energy(u2, L, K, shift) * g).sum().backward()
+    flat = g.permute(0, 2, 1, 3).reshape(2, 3, S * D)
+    ref = (flat @ W).reshape(2, 3, S, D).permute(0, 2, 1, 3)                  # W^T g
+    torch.testing.assert_close(u2.grad, ref)
+
+
+def test_full_even_window_counts_every_frame_once():
+    "The paper's full MNIST window L = S = 18 sees each frame exactly once: with shift, v rolls by +1 per frame."
+    u2 = torch.rand(2, 18, 2, 18, dtype=torch.float64)
+    v = capsule_energy(u2, 18, 3, True)
+    torch.testing.assert_close(v[:, 1], torch.roll(v[:, 0], 1, dims=-1))
+    torch.testing.assert_close(capsule_energy(u2, 18, 1, False), u2.sum(1, keepdim=True).expand_as(u2))
 
 
 def test_wrong_rank_and_size_errors():
@@ -251,8 +284,10 @@ def test_wrong_rank_and_size_errors():
         TorusTopography(324, 3)(torch.rand(2, 300))
     with pytest.raises(ValueError, match="K=19"):
         CapsuleTopography(18, 18, K=19)
-    with pytest.raises(ValueError, match="L=4"):
-        CapsuleTopography(18, 18, L=4)
+    with pytest.raises(ValueError, match="L=0"):
+        CapsuleTopography(18, 18, L=0)
+    with pytest.raises(ValueError, match="shift must be True or False"):
+        CapsuleTopography(18, 18, L=3, shift="false")
     with pytest.raises(ValueError, match="latent size mismatch"):
         CapsuleTopography(18, 18, L=3)(torch.rand(2, 18, 300))
     with pytest.raises(ValueError, match="L=5"):

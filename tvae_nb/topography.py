@@ -66,22 +66,26 @@ def ks_critical(n: int, alpha: float = 0.001) -> float:
     return math.sqrt(-math.log(alpha / 2) / (2 * n))
 
 # %% ../nbs/03_student_t.ipynb #55594a20
+def _first_offset(n: int, flip: bool = False) -> int:
+    "First offset of a window of width n: -(n//2), so offsets -(n-1)/2 … (n-1)/2 (odd n) or -n/2 … n/2-1 (even n); mirrored if `flip`."
+    return -((n - 1) // 2) if flip else -(n // 2)
+
 @lru_cache(maxsize=256)
-def _window_index(S: int, C: int, D: int, L: int, K: int, sigma: int, device: torch.device):
+def _window_index(S: int, C: int, D: int, L: int, K: int, sigma: int, device: torch.device, flip: bool = False):
     "Cached flat indices into (S*C*D) for the circular sheared gather and the un-shear of `_window_sum`."
-    h, k = (L - 1) // 2, (K - 1) // 2
-    m = torch.arange(-h, S + h)[:, None, None]              # unwrapped frames, (S+L-1, 1, 1)
+    h, k = _first_offset(L, flip), _first_offset(K, flip)   # the window's first offsets (negative or 0)
+    m = torch.arange(h, S + h + L - 1)[:, None, None]       # unwrapped frames, (S+L-1, 1, 1)
     c = torch.arange(C)[None, :, None]
-    j = torch.arange(-k, D + k)[None, None, :]              # unwrapped units, (1, 1, D+K-1)
+    j = torch.arange(k, D + k + K - 1)[None, None, :]       # unwrapped units, (1, 1, D+K-1)
     gather = ((m % S) * C + c) * D + (j + sigma * m) % D    # (S+L-1, C, D+K-1)
     l, d = torch.arange(S)[:, None, None], torch.arange(D)[None, None, :]
     unshear = (l * C + c) * D + (d - sigma * l) % D         # (S, C, D)
     return gather.reshape(-1).to(device), unshear.reshape(-1).to(device)
 
-def _window_sum_fwd(x: torch.Tensor, L: int, K: int, sigma: int) -> torch.Tensor:
+def _window_sum_fwd(x: torch.Tensor, L: int, K: int, sigma: int, flip: bool = False) -> torch.Tensor:
     "The window sum itself (no autograd): sheared circular gather, L-box along S, K-box along D, un-shear."
     *lead, S, C, D = x.shape
-    gather, unshear = _window_index(S, C, D, L, K, int(sigma), x.device)
+    gather, unshear = _window_index(S, C, D, L, K, int(sigma), x.device, bool(flip))
     y = x.reshape(*lead, S * C * D).index_select(-1, gather)
     y = y.view(*lead, S + L - 1, C, D + K - 1)              # y[m, c, j] = x[m mod S, c, (j + σm) mod D]
     if L > 1: y = y.unfold(-3, L, 1).sum(-1)                 # (..., S, C, D+K-1): sum over δ
@@ -93,29 +97,38 @@ def _window_sum_fwd(x: torch.Tensor, L: int, K: int, sigma: int) -> torch.Tensor
     return y
 
 class _WindowSum(torch.autograd.Function):
-    "v = W x as an autograd Function whose backward is W g again (W is symmetric)."
+    "v = W x as an autograd Function whose backward is Wᵀ g: the mirrored window (W itself when L and K are odd)."
     @staticmethod
-    def forward(ctx, x, L, K, sigma):
-        ctx.window = (L, K, sigma)
-        return _window_sum_fwd(x, L, K, sigma)
+    def forward(ctx, x, L, K, sigma, flip=False):
+        ctx.window = (L, K, sigma, flip)
+        return _window_sum_fwd(x, L, K, sigma, flip)
 
     @staticmethod
     def backward(ctx, g):
-        return _WindowSum.apply(g, *ctx.window), None, None, None
+        L, K, sigma, flip = ctx.window
+        return _WindowSum.apply(g, L, K, sigma, not flip), None, None, None, None
 
 def _window_sum(x: torch.Tensor, L: int, K: int, sigma: int = 0) -> torch.Tensor:
     "Circular window sum of `x` (..., S, C, D): L frames along S, K units along D, frame offset δ shifted by σ·δ units."
-    if torch.is_grad_enabled() and x.requires_grad: return _WindowSum.apply(x, L, K, int(sigma))
+    if torch.is_grad_enabled() and x.requires_grad: return _WindowSum.apply(x, L, K, int(sigma), False)
     return _window_sum_fwd(x, L, K, int(sigma))
 
 # %% ../nbs/03_student_t.ipynb #e7c732a5
-def _check_window(name: str, value, limit: int | None = None, limit_name: str = "", step: str = "units") -> int:
-    "Check that window width `value` is an odd int >= 1 (and <= `limit` when given); return it."
-    form = f"an odd integer with 1 <= {name} <= {limit_name}" if limit is not None else "an odd integer >= 1"
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 1 and value % 2 == 1
+def _check_window(name: str, value, limit: int | None = None, limit_name: str = "", step: str = "units",
+                  odd: bool = True) -> int:
+    "Check that window width `value` is an int >= 1 (odd if `odd`; <= `limit` when given); return it."
+    kind = "an odd integer" if odd else "an integer"
+    form = f"{kind} with 1 <= {name} <= {limit_name}" if limit is not None else f"{kind} >= 1"
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 1 and (value % 2 == 1 or not odd)
     if not ok or (limit is not None and value > limit):
-        raise ValueError(f"{name} must be {form}, a centred window of ({name}-1)/2 {step} each side; got {name}={value!r}")
+        why = f"a centred window of ({name}-1)/2 {step} each side" if odd else f"a window of offsets -{name}//2 … ({name}-1)//2 {step}"
+        raise ValueError(f"{name} must be {form}, {why}; got {name}={value!r}")
     return int(value)
+
+def _check_bool(name: str, value) -> bool:
+    "Check that `value` is a real bool (not a string such as 'false', not 0/1); return it."
+    if not isinstance(value, bool): raise ValueError(f"{name} must be True or False, got {name}={value!r}")
+    return value
 
 def _check_u2(u2, rank: int | None, layout: str) -> torch.Tensor:
     "Check that `u2` is a floating tensor (of exactly `rank` dims when given, else at least 1)."
@@ -154,9 +167,9 @@ def capsule_energy(u2: torch.Tensor, L: int, K: int, shift: bool = True) -> torc
     "W u² for sequences of capsules, `u2` (B, S, C, D): L frames (shifted by one unit per frame if `shift`) x K units."
     u2 = _check_u2(u2, 4, "(B, S, C, D) = (batch, seq_len, n_caps, cap_dim)")
     B, S, C, D = u2.shape
-    L = _check_window("L", L, S, f"S={S} (seq_len)", "frames")
-    K = _check_window("K", K, D, f"D={D} (cap_dim)")
-    return _window_sum(u2, L, K, int(bool(shift)))
+    L = _check_window("L", L, S, f"S={S} (seq_len)", "frames", odd=False)   # even windows: offsets -L/2 … L/2-1
+    K = _check_window("K", K, D, f"D={D} (cap_dim)", odd=False)
+    return _window_sum(u2, L, K, int(_check_bool("shift", shift)))
 
 # %% ../nbs/03_student_t.ipynb #1e6e74d6
 class TorusTopography(nn.Module):
@@ -182,9 +195,9 @@ class CapsuleTopography(nn.Module):
         super().__init__()
         self.n_caps, self.cap_dim = _check_pos_int("n_caps", n_caps), _check_pos_int("cap_dim", cap_dim)
         self.seq_len = None if seq_len is None else _check_pos_int("seq_len", seq_len)
-        self.K = _check_window("K", K, self.cap_dim, f"cap_dim={self.cap_dim}")
-        self.L = _check_window("L", L, self.seq_len, f"seq_len={self.seq_len}", "frames")
-        self.shift, self.n = bool(shift), self.n_caps * self.cap_dim
+        self.K = _check_window("K", K, self.cap_dim, f"cap_dim={self.cap_dim}", odd=False)
+        self.L = _check_window("L", L, self.seq_len, f"seq_len={self.seq_len}", "frames", odd=False)
+        self.shift, self.n = _check_bool("shift", shift), self.n_caps * self.cap_dim
 
     def forward(self, u2: torch.Tensor) -> torch.Tensor:
         "W u² for `u2` of shape (B, S, n_caps*cap_dim), capsule-major."

@@ -13,13 +13,14 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gaussian_log_prob,
+from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gaussian_log_prob, unit_kl, active_units,
                          bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
 
 # %% auto #0
 __all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model',
-           'ClassMap', 'class_map', 'neighbour_agreement', 'tuning_correlation']
+           'LatentDiagnostics', 'posteriors', 'latent_diagnostics', 'ClassMap', 'class_map', 'neighbour_agreement',
+           'tuning_correlation']
 
 # %% ../nbs/04_tvae.ipynb #a0e70541
 def dataclass_from_dict(cls, d: dict):
@@ -38,8 +39,8 @@ class TVAEConfig:
     n_caps: int = 18                    # capsules: how many; torus: rows of the torus
     cap_dim: int = 18                   # capsules: units per capsule; torus: columns of the torus
     seq_len: int = 18                   # S, frames per sequence (1 for single images)
-    L: int = 1                          # time window (odd, <= seq_len); 1 = no temporal coherence
-    K: int = 3                          # window within a capsule, or K x K on the torus (odd)
+    L: int = 1                          # time window (<= seq_len; even L: offsets -L/2 … L/2-1); 1 = no temporal coherence
+    K: int = 3                          # window within a capsule (any width <= cap_dim), or K x K on the torus (odd)
     shift: bool = True                  # shifting temporal coherence (TVAE) or not (Bubble)
     mu_init: float = 30.0               # initial value of the learned scalar μ
     learn_mu: bool = True
@@ -59,8 +60,7 @@ class TVAEConfig:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(f, "a positive int")
         if self.model == "vae": return
-        for f in ("L", "K"):
-            if getattr(self, f) % 2 == 0: bad(f, "an odd window size (a centred window)")
+        if self.topography == "torus" and self.K % 2 == 0: bad("K", "an odd window size on a torus (a centred window)")
         if self.L > self.seq_len: bad("L", f"L <= seq_len={self.seq_len}")
         if self.topography == "torus":
             if self.n_caps != self.cap_dim: bad("cap_dim", f"a square torus: n_caps == cap_dim (got {self.n_caps} x {self.cap_dim})")
@@ -177,8 +177,8 @@ class TVAE(nn.Module):
         kl_u = gaussian_kl(out.mu_u, out.logvar_u).reshape(B, -1).sum(-1)
         return TVAELoss((recon + kl_weight * (kl_z + kl_u)).mean(), recon.mean(), kl_z.mean(), kl_u.mean())
 
-    def log_weights(self, x: torch.Tensor, K: int) -> torch.Tensor:
-        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K joint samples, summed over frames: (K, B)."
+    def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
+        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K joint samples: (K, B) summed over frames, or (K, B, S)."
         xs, _ = self._seq(x)
         mz, lz = self.z_encoder(xs); mu_, lu = self.u_encoder(xs)              # (B, S, n)
         noise = lambda m: torch.randn((K, *m.shape), device=m.device, dtype=m.dtype)
@@ -188,7 +188,7 @@ class TVAE(nn.Module):
         ll = bernoulli_log_lik(self.decoder(t), xs.expand(K, *xs.shape))      # (K, B, S)
         lw = (ll + gaussian_log_prob(z) + gaussian_log_prob(u)
               - gaussian_log_prob(z, mz, lz) - gaussian_log_prob(u, mu_, lu))  # (K, B, S)
-        return lw.sum(-1)                                                      # (K, B): joint over coupled frames
+        return lw if per_frame else lw.sum(-1)                                 # (K, B): joint over coupled frames
 
 # %% ../nbs/04_tvae.ipynb #140881f7
 class SeqVAE(VAE):
@@ -214,6 +214,43 @@ def make_model(cfg: TVAEConfig, seed: int | None = None) -> nn.Module:
     "The model a config describes (`SeqVAE` or `TVAE`), initialised from `seed` when given."
     if seed is not None: torch.manual_seed(seed)
     return SeqVAE(cfg) if cfg.model == "vae" else TVAE(cfg)
+
+# %% ../nbs/04_tvae.ipynb #64211ff4
+class LatentDiagnostics(NamedTuple):
+    "How much the latents carry, averaged over the data: KL in nats per frame, unit counts."
+    kl_z: float          # KL(q(z|x) || p(z)) per frame
+    kl_u: float          # KL(q(u|x) || p(u)) per frame (0 for a VAE)
+    active_z: int        # z-units with Var_x E_q[z] > 0.01 (Burda et al. 2016)
+    active_u: int        # the same for u
+    used_z: int          # z-units whose KL exceeds 0.1 nats
+    used_u: int          # u-units whose KL exceeds 0.1 nats (a u-unit can be used through its variance alone)
+
+def posteriors(model, x: torch.Tensor) -> dict:
+    "The Gaussian posteriors of a `SeqVAE` or `TVAE` on `x`: {'z': (mean, logvar), ['u': (mean, logvar)]}, each (B, [S,] n)."
+    if isinstance(model, TVAE):
+        xs, single = model._seq(x)
+        out = {"z": model.z_encoder(xs), "u": model.u_encoder(xs)}
+        return {k: tuple(a[:, 0] for a in v) for k, v in out.items()} if single else out
+    if isinstance(model, SeqVAE):
+        model._check(x)
+        return {"z": model.encoder(x)}
+    raise ValueError(f"model must be a SeqVAE or a TVAE, got {type(model).__name__}")
+
+@torch.no_grad()
+def latent_diagnostics(model, x: torch.Tensor, chunk: int = 256) -> LatentDiagnostics:
+    "KL per frame, active units and used units of z and u for `model` on images or sequences `x`."
+    if not isinstance(x, torch.Tensor) or len(x) < 2:
+        raise ValueError(f"x must be a batch of at least 2 examples; got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    was = model.training; model.eval()
+    parts = [posteriors(model, xb) for xb in x.split(chunk)]
+    model.train(was)
+    res = {}
+    for name in ("z", "u"):
+        if name not in parts[0]: res.update({f"kl_{name}": 0.0, f"active_{name}": 0, f"used_{name}": 0}); continue
+        mean = torch.cat([p[name][0] for p in parts]); logvar = torch.cat([p[name][1] for p in parts])   # (N, [S,] n)
+        kl = unit_kl(mean, logvar)                                                                       # (n,) per frame
+        res.update({f"kl_{name}": kl.sum().item(), f"active_{name}": active_units(mean), f"used_{name}": int((kl > 0.1).sum())})
+    return LatentDiagnostics(**res)
 
 # %% ../nbs/04_tvae.ipynb #0b14685c
 class ClassMap(NamedTuple):

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder', 'BernoulliDecoder',
-           'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px']
+           'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px', 'LogPx', 'log_px_estimates', 'unit_kl',
+           'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -110,14 +111,15 @@ class VAE(nn.Module):
         kl = gaussian_kl(out.mu, out.logvar).reshape(x.shape[0], -1).sum(-1)             # (B,)
         return Loss((recon + kl_weight * kl).mean(), recon.mean(), kl.mean())
 
-    def log_weights(self, x: torch.Tensor, K: int) -> torch.Tensor:
-        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K samples of q: shape (K, B)."
+    def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
+        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K samples of q: (K, B), or (K, B, S) per frame."
         self._check(x)
         mu, logvar = self.encoder(x)                                  # (B, [S,] n)
         z = mu + (0.5 * logvar).exp() * torch.randn((K, *mu.shape), device=mu.device, dtype=mu.dtype)  # (K, B, [S,] n)
         ll = bernoulli_log_lik(self.decoder(z), x.expand(K, *x.shape))                                 # (K, B, [S])
         lw = ll + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar)                                # (K, B, [S])
-        return lw.reshape(K, x.shape[0], -1).sum(-1)                                                     # (K, B)
+        lw = lw.reshape(K, x.shape[0], -1)                                                               # (K, B, S)
+        return lw if per_frame else lw.sum(-1)                                                           # (K, B)
 
 # %% ../nbs/02_vae.ipynb #b1e2ccde
 def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -131,3 +133,30 @@ def importance_log_px(model: nn.Module, x: torch.Tensor, K: int = 100, chunk: in
     if not isinstance(K, int) or K < 1: raise ValueError(f"K must be an int >= 1, got {K!r}")
     lw = torch.cat([model.log_weights(x, min(chunk, K - i)) for i in range(0, K, chunk)])   # (K, B)
     return log_mean_exp(lw, dim=0)
+
+# %% ../nbs/02_vae.ipynb #7289c721
+class LogPx(NamedTuple):
+    "Two importance-sampled log-likelihood estimates per example (nats, summed over frames), from the same samples."
+    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log K: the correct estimate
+    paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log K: the paper code's
+
+@torch.no_grad()
+def log_px_estimates(model: nn.Module, x: torch.Tensor, K: int = 100, chunk: int = 50) -> LogPx:
+    "Both estimators of log p(x) per example from the same K samples; `model.log_weights(x, K, per_frame=True)` gives (K, B, S)."
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1: raise ValueError(f"K must be an int >= 1, got K={K!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be an int >= 1, got chunk={chunk!r}")
+    lw = torch.cat([model.log_weights(x, min(chunk, K - i), per_frame=True) for i in range(0, K, chunk)])   # (K, B, S)
+    return LogPx(log_mean_exp(lw.sum(-1), dim=0), torch.logsumexp(lw, dim=0).sum(-1))
+
+# %% ../nbs/02_vae.ipynb #c27269e1
+def unit_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    "KL(q || N(0, 1)) of each latent unit, averaged over every leading dim (examples, frames): shape (n,)."
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)                  # (..., n)
+    return kl.reshape(-1, kl.shape[-1]).mean(0)
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
+    "How many units have Var_x E_q[z_i] > `threshold` (Burda et al. 2016); `mu` is (..., n), leading dims are examples."
+    m = mu.reshape(-1, mu.shape[-1])                                      # (N, n)
+    if len(m) < 2: raise ValueError(f"active_units needs at least 2 examples to measure a variance; got mu of shape {tuple(mu.shape)}")
+    return int((m.var(0) > threshold).sum())

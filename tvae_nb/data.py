@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'fast_mode', 'pick', 'available_devices', 'get_device',
-           'default_data_root', 'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography',
+__all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'fast_mode', 'pick', 'available_devices',
+           'get_device', 'default_data_root', 'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography',
            'perspective_grid', 'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
            'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler',
-           'eval_sequences']
+           'paper_sequences', 'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #d87de958
 def fast_mode() -> bool:
@@ -306,7 +306,8 @@ class SequenceSampler(ImageSampler):
     "Draw seeded batches of transformation sequences of random digits, generated on `device`."
     def __init__(self, images, labels, transform="rotation", seq_len=18, batch_size=8, seed=0,
                  device=None, rank: int = 0):
-        if transform not in TRANSFORMS: raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+        if transform not in TRANSFORMS + ("paper",):
+            raise ValueError(f"transform must be one of {TRANSFORMS + ('paper',)}, got {transform!r}")
         if not isinstance(seq_len, int) or seq_len < 2: raise ValueError(f"seq_len must be an int >= 2, got {seq_len!r}")
         super().__init__(images, labels, batch_size, seed, device, rank)
         self.transform, self.seq_len = transform, seq_len
@@ -315,7 +316,11 @@ class SequenceSampler(ImageSampler):
         "One batch of `batch_size` sequences."
         idx = self._draw().to(self.device)
         start = torch.randint(0, self.seq_len, (self.batch_size,), generator=self.gen).to(self.device)
-        x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start)
+        if self.transform == "paper":                                 # the paper's protocol: one of three moves per sequence
+            kind = torch.randint(0, 3, (self.batch_size,), generator=self.gen)
+            fixed = torch.randint(0, self.seq_len, (self.batch_size, 3), generator=self.gen)
+            x = paper_sequences(self._dev_images[idx], self.seq_len, start, kind, fixed)
+        else: x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start)
         return SequenceBatch(x, self._dev_labels[idx], start)
 
 # %% ../nbs/01_data.ipynb #2b9c80bb
@@ -337,6 +342,32 @@ class OneAtATimeSampler(SequenceSampler):
         hue = make_sequences(turned, "hue", S, start=start)                             # (B, S, 3, H, W): colour turns
         which = (torch.arange(B, device=self.device) % 2 == 0)[:, None, None, None, None]
         return SequenceBatch(torch.where(which, rot, hue), self._dev_labels[idx], start)
+
+# %% ../nbs/01_data.ipynb #b3563f4e
+PAPER_KINDS = ("rotation", "scale", "hue")    # what moves in a `paper` sequence; the other two stay fixed
+
+def paper_sequences(images: torch.Tensor, seq_len: int, start: torch.Tensor, kind: torch.Tensor,
+                    fixed: torch.Tensor) -> torch.Tensor:
+    "Coloured sequences (B, S, 3, H, W): `kind` (B,) of PAPER_KINDS moves from phase `start` (B,), the others stay at `fixed` (B, 3)."
+    images = check_images(images)
+    B, _, H, W = images.shape
+    S = int(seq_len)
+    dev = images.device
+    if kind.shape != (B,) or fixed.shape != (B, 3) or kind.is_floating_point() or fixed.is_floating_point():
+        raise ValueError(f"kind must be an integer tensor of shape ({B},) and fixed one of shape ({B}, 3); "
+                         f"got {tuple(kind.shape)} and {tuple(fixed.shape)}")
+    if not ((kind >= 0) & (kind < 3)).all(): raise ValueError(f"kind must hold 0 (rotation), 1 (scale) or 2 (hue); got {kind.tolist()}")
+    moving = (start.to(dev)[:, None] + torch.arange(S, device=dev)) % S                       # (B, S)
+    phase = fixed.to(dev)[:, None, :] % S + torch.zeros(B, S, 3, dtype=torch.long, device=dev) # (B, S, 3)
+    phase = torch.where(F.one_hot(kind.to(dev).long(), 3)[:, None].bool(), moving[..., None], phase)
+    angle = transform_params("rotation", phase[..., 0].reshape(-1), S)["angle"]               # (B*S,)
+    scale = transform_params("scale", phase[..., 1].reshape(-1), S)["scale"]
+    hue = transform_params("hue", phase[..., 2].reshape(-1), S)["hue"]
+    frames = images[:, None].expand(B, S, 1, H, W).reshape(B * S, 1, H, W)                   # (B*S, 1, H, W)
+    frames = F.grid_sample(frames, _affine_grid(angle, scale, (B * S, 1, H, W), frames.dtype),
+                           mode="bilinear", padding_mode="zeros", align_corners=False)
+    frames = frames * hue_to_rgb(hue).to(frames)[:, :, None, None]                            # (B*S, 3, H, W)
+    return frames.reshape(B, S, 3, H, W)
 
 # %% ../nbs/01_data.ipynb #53050448
 def eval_sequences(transform: str = "rotation", n: int = 128, seq_len: int = 18, seed: int = 1234,

@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 
 from .data import SequenceBatch, SequenceSampler, eval_sequences, get_device, load_mnist, pick
-from .vae import importance_log_px, bernoulli_log_lik
+from .vae import log_px_estimates
 from .train import TrainConfig, fit
-from .tvae import TVAEConfig, make_model
+from .tvae import TVAEConfig, latent_diagnostics, make_model
 
 # %% auto #0
-__all__ = ['BUDGETS', 'CAPSULE_RECIPES', 'equivariance_error', 'invariance_error', 'capsules', 'RollTraversal',
-           'roll_predictions', 'roll_traversal', 'evaluate', 'evaluate_floor', 'capsule_recipe', 'capsule_config',
-           'table1_setup', 'save_traversal_png', 'format_table1', 'table1']
+__all__ = ['ESTIMATORS', 'FLAT_LIMIT', 'BUDGETS', 'CAPSULE_RECIPES', 'TABLE1_TRANSFORMS', 'equivariance_error',
+           'invariance_error', 'flat_fraction', 'time_permutations', 'shuffle_frames', 'mix_sequences', 'capsules',
+           'RollTraversal', 'roll_predictions', 'roll_traversal', 'equivariance_metrics', 'evaluate', 'evaluate_floor',
+           'capsule_recipe', 'capsule_config', 'table1_setup', 'save_traversal_png', 'format_table1', 'table1']
 
 # %% ../nbs/06_equivariant_capsules.ipynb #c8b96d29
 def _normalise_capsules(t: torch.Tensor, centered: bool) -> torch.Tensor:
@@ -34,6 +35,9 @@ def _check_latents(t, name="t") -> torch.Tensor:
         shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
         raise ValueError(f"{name} must be a tensor of shape (B, S, C, D) = (batch, seq_len, n_caps, cap_dim); got {shape}")
     if t.shape[1] < 2: raise ValueError(f"{name} needs at least 2 frames (S >= 2); got shape {tuple(t.shape)}")
+    if not t.is_floating_point(): raise ValueError(f"{name} must be floating point; got dtype {t.dtype}")
+    bad = (~torch.isfinite(t)).sum().item()
+    if bad: raise ValueError(f"{name} has {bad} NaN or infinite values of {t.numel()}; an equivariance error of such a code is undefined")
     return t.detach().float()
 
 # %% ../nbs/06_equivariant_capsules.ipynb #55f44c2c
@@ -50,13 +54,51 @@ def invariance_error(t: torch.Tensor, centered: bool = False) -> float:
     B, S = t.shape[:2]
     return 0.5 * sum((torch.roll(t, shifts=s, dims=1) - t).abs().sum().item() for s in range(1, S)) / B
 
+# %% ../nbs/06_equivariant_capsules.ipynb #1041ae35
+def flat_fraction(t: torch.Tensor, rtol: float = 1e-3) -> float:
+    "Fraction of capsule vectors in `t` (B, S, C, D) that are flat: spread over D at most `rtol` times their RMS (zero vectors too)."
+    t = _check_latents(t)
+    spread = t.std(-1, unbiased=False)                                   # (B, S, C)
+    rms = t.square().mean(-1).sqrt()                                     # (B, S, C)
+    return (spread <= rtol * rms).float().mean().item()
+
+# %% ../nbs/06_equivariant_capsules.ipynb #ee9b88e0
+def time_permutations(B: int, S: int, seed: int = 0) -> torch.Tensor:
+    "Fixed, seeded frame orders (B, S): one random permutation of 0..S-1 per sequence, never the identity (for S > 1)."
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.argsort(torch.rand(B, S, generator=g), dim=1)           # (B, S)
+    ident = (perm == torch.arange(S)).all(1)
+    perm[ident] = perm[ident].roll(1, dims=1)                             # a rolled identity is not the identity
+    return perm
+
+def shuffle_frames(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    "The equivariance null: each sequence of `x` (B, S, ...) with its frames in a fixed, seeded random order."
+    B, S = x.shape[:2]
+    perm = time_permutations(B, S, seed).to(x.device)                     # (B, S)
+    return x[torch.arange(B, device=x.device)[:, None], perm]             # (B, S, ...)
+
+def mix_sequences(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    "The invariance null: sequences (B, S, ...) whose frame l comes from sequence (b + o_l) mod B, all o_l distinct (B >= S)."
+    B, S = x.shape[:2]
+    if B < S: raise ValueError(f"mix_sequences needs at least as many sequences as frames (B >= S); got shape {tuple(x.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    offsets = torch.randperm(B, generator=g)[:S]                          # (S,) distinct offsets
+    src = (torch.arange(B)[:, None] + offsets[None, :]) % B               # (B, S): sequence that frame l comes from
+    return x[src.to(x.device), torch.arange(S, device=x.device)[None, :]]
+
 # %% ../nbs/06_equivariant_capsules.ipynb #1236d6b7
+ESTIMATORS = ("sample", "deterministic")
+
 @torch.no_grad()
-def capsules(model, x: torch.Tensor) -> torch.Tensor:
-    "The deterministic latents of sequences `x` (B, S, C, H, W) as capsules (B, S, n_caps, cap_dim)."
-    model.eval()
-    t = model.encode(x)                                                   # (B, S, n)
-    return t.reshape(*t.shape[:2], model.cfg.n_caps, model.cfg.cap_dim)  # (B, S, C, D)
+def capsules(model, x: torch.Tensor, estimator: str = "deterministic", seed: int = 0, chunk: int = 64) -> torch.Tensor:
+    "Latents of sequences `x` (B, S, C, H, W) as capsules (B, S, n_caps, cap_dim): one seeded posterior sample ('sample') or the deterministic code."
+    if estimator not in ESTIMATORS: raise ValueError(f"estimator must be one of {ESTIMATORS}, got estimator={estimator!r}")
+    was = model.training; model.eval()
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        t = torch.cat([model.encode(xb, sample=estimator == "sample") for xb in x.split(chunk)])   # (B, S, n)
+    model.train(was)
+    return t.reshape(*t.shape[:2], model.cfg.n_caps, model.cfg.cap_dim)                        # (B, S, C, D)
 
 # %% ../nbs/06_equivariant_capsules.ipynb #6986d4ff
 class RollTraversal(NamedTuple):
@@ -91,22 +133,49 @@ def roll_traversal(model, x: torch.Tensor) -> RollTraversal:
     return RollTraversal(ks, err(pred), err(still))
 
 # %% ../nbs/06_equivariant_capsules.ipynb #e1c1000e
+FLAT_LIMIT = 0.99      # a code with at least this fraction of flat capsules is flagged, and gets no ratio
+
+def _ratio(value: float, null: float) -> float | None:
+    "value / null, or None when the null is 0 (nothing to compare with)."
+    return value / null if null > 0 else None
+
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, K: int = 10, with_log_px: bool = True, chunk: int = 32) -> dict:
-    "Table-1 metrics of `model` on sequences `x` (B, S, C, H, W): log p(x) per frame, E_eq (plain/centered), invariance, roll errors."
-    model.eval()
-    t = torch.cat([capsules(model, xb) for xb in x.split(chunk)])
-    out = {"E_eq": equivariance_error(t), "E_eq_centered": equivariance_error(t, centered=True),
-           "E_inv": invariance_error(t), "E_inv_centered": invariance_error(t, centered=True)}
-    rt = roll_traversal(model, x)
-    out.update(roll_mse=rt.mean_roll, no_roll_mse=rt.mean_no_roll)
-    if with_log_px:
-        lp = torch.cat([importance_log_px(model, xb, K=K) for xb in x.split(chunk)])   # (B,) per sequence
-        out["log_px"] = lp.mean().item() / x.shape[1]                                   # per frame
-        out["elbo"] = -sum(model.loss(xb).loss.item() * len(xb) for xb in x.split(chunk)) / len(x) / x.shape[1]
+def equivariance_metrics(model, x: torch.Tensor, seed: int = 0) -> dict:
+    "E_eq and the invariance error of `model` on sequences `x`, under both estimators, plain and centered, each with its null and ratio."
+    x_eq, x_inv = shuffle_frames(x, seed), mix_sequences(x, seed)        # the two nulls, fixed by `seed`
+    out = {}
+    for est, tag in (("sample", ""), ("deterministic", "_det")):
+        t, t_eq, t_inv = (capsules(model, xx, est, seed) for xx in (x, x_eq, x_inv))
+        out[f"flat{tag}"] = flat = flat_fraction(t)
+        for centered, ctag in ((False, ""), (True, "_c")):
+            for metric, fn, tn in (("E_eq", equivariance_error, t_eq), ("E_inv", invariance_error, t_inv)):
+                k = f"{metric}{tag}{ctag}"
+                out[k], out[f"{k}_null"] = fn(t, centered), fn(tn, centered)
+                out[f"{k}_ratio"] = None if flat >= FLAT_LIMIT else _ratio(out[k], out[f"{k}_null"])
     return out
 
 # %% ../nbs/06_equivariant_capsules.ipynb #1196e452
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, n_is: int = 10, with_log_px: bool = True, seed: int = 0, chunk: int = 32) -> dict:
+    "Table-1 metrics of `model` on sequences `x` (B, S, C, H, W): log p(x) (both estimators), diagnostics, E_eq and E_inv with nulls, roll errors."
+    if not isinstance(x, torch.Tensor) or x.ndim != 5:
+        raise ValueError(f"x must be sequences of shape (B, S, C, H, W); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    was = model.training; model.eval()
+    out = equivariance_metrics(model, x, seed)
+    out.update(latent_diagnostics(model, x)._asdict())
+    rt = roll_traversal(model, x)
+    out.update(roll_mse=rt.mean_roll, no_roll_mse=rt.mean_no_roll)
+    if with_log_px:
+        S = x.shape[1]
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            est = [log_px_estimates(model, xb, K=n_is) for xb in x.split(chunk)]
+            out["elbo"] = -sum(model.loss(xb).loss.item() * len(xb) for xb in x.split(chunk)) / len(x) / S
+        out["log_px"] = torch.cat([e.log_px for e in est]).mean().item() / S             # per frame, joint over frames
+        out["log_px_paper"] = torch.cat([e.paper for e in est]).mean().item() / S       # per frame, the paper code's
+    model.train(was)
+    return out
+
 def evaluate_floor(cfg: TVAEConfig, x: torch.Tensor, seed: int = 0, device=None) -> dict:
     "The metrics of the same architecture at random initialisation (seed `seed`) on the same sequences: the floor."
     model = make_model(cfg, seed=seed).to(get_device(device))
@@ -116,15 +185,15 @@ def evaluate_floor(cfg: TVAEConfig, x: torch.Tensor, seed: int = 0, device=None)
 BUDGETS = ("fast", "quick", "paper")
 
 CAPSULE_RECIPES = {  # the one place the capsule experiments' numbers live (chapter 9's registry reads them too)
-    "paper": dict(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0, hidden=None,
-                  windows=dict(L1=1, short=5, bubble=5, partial=13, full=17),
+    "paper": dict(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0, hidden=None, transform="paper",
+                  windows=dict(L1=1, short=5, bubble=5, partial=13, full=18),     # the paper code's windows
                   train=dict(steps=100 * 60_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9, batch_size=8, kl_warmup=0),
                   n_eval=1000, K_is=100),
-    "quick": dict(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None,
+    "quick": dict(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
                   windows=dict(L1=1, short=3, bubble=5, partial=7, full=11),
                   train=dict(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000),
                   n_eval=128, K_is=20),
-    "fast": dict(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64),
+    "fast": dict(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64), transform="rotation",
                  windows=dict(L1=1, short=3, bubble=3, partial=3, full=5),
                  train=dict(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30),
                  n_eval=16, K_is=2),
@@ -173,52 +242,71 @@ def save_traversal_png(path, model, x: torch.Tensor, n: int = 3, title: str = ""
     return path
 
 # %% ../nbs/06_equivariant_capsules.ipynb #ad8d0ac6
+def _f(v, fmt: str, width: int) -> str:
+    "A table cell: the number formatted, or 'FLAT' for a flagged (None) ratio."
+    return f"{'FLAT':>{width}}" if v is None else f"{v:{width}{fmt}}"
+
 def format_table1(rows: list[dict]) -> str:
-    "Table 1 as aligned text: log p(x) per frame, E_eq and centered E_eq with their floors, roll errors."
-    head = f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5} {'log p(x)':>9} {'E_eq':>8} {'floor':>8} {'E_eq_c':>8} {'floor_c':>8} {'ratio_c':>7} {'roll':>7} {'no-roll':>7}"
-    lines = [head, "-" * len(head)]
+    "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
+    def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
+    name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
+    c1 = [("log p(x)", 9), ("paper code", 11), ("ELBO", 8), ("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("u>0.1", 6)]
+    lines = ["Likelihood per frame (nats; log p(x): joint importance sampling with -log K; paper code: per-frame, no -log K) "
+             "and latent use (KL per frame; active units, Var_x E[.] > 0.01; u-units with KL > 0.1)",
+             f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
     for r in rows:
-        L, K = ("-" if r["L"] is None else r["L"]), ("-" if r["K"] is None else r["K"])
-        lines.append(f"{r['model']:<16}{L:>3}{K:>3} {str(r['shift']):>5} {r['log_px']:9.1f} {r['E_eq']:8.0f} {r['E_eq_floor']:8.0f} "
-                     f"{r['E_eq_centered']:8.0f} {r['E_eq_centered_floor']:8.0f} {r['E_eq_centered'] / r['E_eq_centered_floor']:7.2f} "
-                     f"{r['roll_mse']:7.1f} {r['no_roll_mse']:7.1f}")
+        lines.append(name(r) + f"{r['log_px']:9.1f}{r['log_px_paper']:11.1f}{r['elbo']:8.1f}{r['kl_z']:7.1f}{r['kl_u']:7.1f}"
+                     f"{r['active_z']:6d}{r['active_u']:6d}{r['used_u']:6d}")
+    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6),
+          ("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
+    lines += ["", "Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic code, "
+              "each against its null (frames shuffled in time); ratio = E / null; plain r = the uncentered ratios",
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c2)]
+    for r in rows:
+        lines.append(name(r) + f"{r['E_eq_c']:8.0f}{r['E_eq_c_null']:7.0f}{r['E_eq_c_floor']:7.0f}" + _f(r['E_eq_c_ratio'], ".2f", 6)
+                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + _f(r['E_eq_det_c_ratio'], ".2f", 6)
+                     + _f(r['E_eq_ratio'], ".2f", 8) + _f(r['E_eq_det_ratio'], ".2f", 6)
+                     + f"{r['roll_mse']:6.1f}{r['no_roll_mse']:8.1f}{r['flat']:5.2f}")
+    c3 = [("E_inv_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_inv_det_c", 12), ("null", 7), ("ratio", 6)]
+    lines += ["", "Invariance: centered invariance error against its null (each frame from a different sequence)",
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c3)]
+    for r in rows:
+        lines.append(name(r) + f"{r['E_inv_c']:8.0f}{r['E_inv_c_null']:7.0f}{r['E_inv_c_floor']:7.0f}" + _f(r['E_inv_c_ratio'], ".2f", 6)
+                     + f"{r['E_inv_det_c']:12.0f}{r['E_inv_det_c_null']:7.0f}" + _f(r['E_inv_det_c_ratio'], ".2f", 6))
     return "\n".join(lines)
 
 # %% ../nbs/06_equivariant_capsules.ipynb #82efc07f
-def table1(budget: str = "quick", transform: str = "rotation", out: str | Path | None = "runs/table1", device=None,
+TABLE1_TRANSFORMS = ("rotation", "hue", "scale", "paper")
+
+def table1(budget: str = "quick", transform: str | None = None, out: str | Path | None = "runs/table1", device=None,
            seed: int = 0, progress: bool = True, source: str = "auto", verbose: bool = True, keep_models: bool = False) -> dict:
     "Train and evaluate the five Table-1 models with the same budget and seed; write `out/table1.json` and traversal PNGs."
-    if transform not in ("rotation", "hue", "scale"):
-        raise ValueError(f"transform must be 'rotation', 'hue' or 'scale', got {transform!r}")
     setup = table1_setup(budget, seed)
+    transform = transform or capsule_recipe(budget)["transform"]
+    if transform not in TABLE1_TRANSFORMS: raise ValueError(f"transform must be one of {TABLE1_TRANSFORMS}, got {transform!r}")
     dev = get_device(device)
     t_start = time.time()
     xtr, ytr = load_mnist("train", source=source, verbose=verbose)
     xte, yte = load_mnist("test", source=source, verbose=False)
     rows, models = [], {}
     for name, cfg in setup["models"].items():
-        if transform == "hue": cfg = replace(cfg, x_shape=(3, 28, 28))      # coloured frames
+        if transform in ("hue", "paper"): cfg = replace(cfg, x_shape=(3, 28, 28))      # coloured frames
         ev = eval_sequences(transform, n=setup["n_eval"], seq_len=cfg.seq_len, seed=1234, device=dev, images=xte, labels=yte)
         sampler = SequenceSampler(xtr, ytr, transform, cfg.seq_len, setup["train"].batch_size, seed=seed, device=dev)
         model = make_model(cfg, seed=seed).to(dev)
         floor = evaluate(model, ev.x, with_log_px=False)                 # same architecture, random init, same data
         t0 = time.time()
         hist = fit(model, sampler, setup["train"], device=dev, progress=progress)
-        res = evaluate(model, ev.x, K=setup["K_is"])
-        row = {"model": name, "log_px": res["log_px"], "elbo": res["elbo"],
-               "E_eq": res["E_eq"], "E_eq_centered": res["E_eq_centered"],
-               "E_eq_floor": floor["E_eq"], "E_eq_centered_floor": floor["E_eq_centered"],
-               "E_inv": res["E_inv"], "E_inv_centered": res["E_inv_centered"],
-               "E_inv_floor": floor["E_inv"], "E_inv_centered_floor": floor["E_inv_centered"],
-               "roll_mse": res["roll_mse"], "no_roll_mse": res["no_roll_mse"],
-               "L": None if cfg.model == "vae" else cfg.L, "K": None if cfg.model == "vae" else cfg.K,
-               "shift": bool(cfg.model == "tvae" and cfg.shift),
+        res = evaluate(model, ev.x, n_is=setup["K_is"])
+        row = {"model": name, "L": None if cfg.model == "vae" else cfg.L, "K": None if cfg.model == "vae" else cfg.K,
+               "shift": bool(cfg.model == "tvae" and cfg.shift), **res,
+               **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
                "steps": len(hist.steps), "train_seconds": round(time.time() - t0, 1)}
         rows.append(row)
         if keep_models: models[name] = model
-        if verbose: print(f"{name}: log p(x) {row['log_px']:.1f}/frame, centered E_eq {row['E_eq_centered']:.0f} "
-                          f"(floor {row['E_eq_centered_floor']:.0f}), roll {row['roll_mse']:.1f} vs no-roll {row['no_roll_mse']:.1f} "
-                          f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
+        if verbose: print(f"{name}: log p(x) {row['log_px']:.1f}/frame (paper code's {row['log_px_paper']:.1f}), KL z {row['kl_z']:.1f}, "
+                          f"KL u {row['kl_u']:.1f}; E_eq_c / null {_f(row['E_eq_c_ratio'], '.2f', 0)} (one sample), "
+                          f"{_f(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) [{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
         if out is not None:
             save_traversal_png(Path(out) / f"traversal_{name.replace(' ', '_').replace('=', '')}.png", model, ev.x,
                                title=f"{name}: true frames / frame 0 rolled by k")

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/experiments.html.md"""
 
 # %% ../nbs/09_experiments.ipynb #6b7460b2
 from __future__ import annotations
-import dataclasses, json, math, os, sys, time
+import dataclasses, functools, json, math, os, sys, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -314,11 +314,11 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 # %% ../nbs/09_experiments.ipynb #4e73f020
 class LossModule(nn.Module):
-    "Wraps a model so that `forward(x, kl_weight)` returns `model.loss(x, kl_weight)`: what DDP needs to sync gradients."
-    def __init__(self, model: nn.Module):
+    "Wraps a model so that `forward(x, kl_weight)` returns `model.loss(x, kl_weight, **options)`: what DDP needs to sync gradients."
+    def __init__(self, model: nn.Module, **options):
         super().__init__()
-        self.model = model
-    def forward(self, x: torch.Tensor, kl_weight: float = 1.0): return self.model.loss(x, kl_weight)
+        self.model, self.options = model, options
+    def forward(self, x: torch.Tensor, kl_weight: float = 1.0): return self.model.loss(x, kl_weight, **self.options)
 
 def dist_env() -> tuple[int, int, int]:
     "(rank, local_rank, world_size) from torchrun's environment variables; (0, 0, 1) without torchrun."
@@ -408,9 +408,9 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
         net = model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
-            net = DDP(LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None)
+            net = DDP(LossModule(model, **tc.loss_options()), device_ids=[dev.index] if dev.type == "cuda" else None)
             loss_fn = lambda m, batch, w: m(batch.x, w)
-        else: loss_fn = model_loss
+        else: loss_fn = functools.partial(model_loss, **tc.loss_options())
         end = tc.steps if stop_after is None else min(tc.steps, stop_after)
         if main_rank:
             out.mkdir(parents=True, exist_ok=True)

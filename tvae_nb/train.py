@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/vae_training.html.md"""
 
 # %% ../nbs/02_vae_training.ipynb #d7338ca8
 from __future__ import annotations
-import time
+import functools, time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -106,7 +106,7 @@ def train(model: torch.nn.Module, sampler, loss_fn: Callable, steps: int = 1000,
 # %% ../nbs/02_vae_training.ipynb #0c973868
 @dataclass
 class TrainConfig:
-    "Training settings: budget (steps and/or seconds), optimiser, batch size, KL warm-up, clipping and seed."
+    "Training settings: budget (steps and/or seconds), optimiser, batch size, KL warm-up, free bits, clipping and seed."
     steps: int = 1000
     max_seconds: float | None = None
     lr: float = 1e-3
@@ -116,6 +116,8 @@ class TrainConfig:
     kl_warmup: int = 0               # steps of linear KL warm-up (0 = none)
     grad_clip: float | None = None
     seed: int = 0
+    free_bits: float = 0.0           # nats per latent unit and frame below which KL is free in training (0 = plain ELBO)
+    free_bits_u: float | None = None # the same for the TVAE's u (None = as free_bits)
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
@@ -126,19 +128,28 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"TrainConfig.batch_size must be an int >= 1, got {self.batch_size!r}")
+        for f in ("free_bits", "free_bits_u"):
+            v = getattr(self, f)
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")):
+                raise ValueError(f"TrainConfig.{f} must be a finite number >= 0 (nats per unit and frame), got {v!r}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"TrainConfig.max_seconds must be positive or None, got {self.max_seconds!r}")
 
+    def loss_options(self) -> dict:
+        "The keyword arguments `model.loss` gets from this config (empty for the plain ELBO)."
+        return {} if not self.free_bits and self.free_bits_u is None else {"free_bits": self.free_bits, "free_bits_u": self.free_bits_u}
+
 # %% ../nbs/02_vae_training.ipynb #26e6c702
-def model_loss(model, batch, kl_weight: float = 1.0):
-    "The default loss function: `model.loss` on the batch's `x`."
-    return model.loss(batch.x, kl_weight)
+def model_loss(model, batch, kl_weight: float = 1.0, **options):
+    "The default loss function: `model.loss` on the batch's `x` (with `options` such as free bits)."
+    return model.loss(batch.x, kl_weight, **options)
 
 def fit(model: torch.nn.Module, sampler, cfg: TrainConfig, device=None, eval_fn: Callable | None = None,
         eval_every: int | None = None, progress: bool = True, loss_fn: Callable = model_loss,
         callback: Callable | None = None, callback_every: int | None = None) -> History:
     "Train `model` on `sampler`'s batches with the settings of `cfg`; returns the `History`."
     opt = make_optimizer(model.to(get_device(device)).parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
+    if loss_fn is model_loss and cfg.loss_options(): loss_fn = functools.partial(model_loss, **cfg.loss_options())
     return train(model, sampler, loss_fn, steps=cfg.steps, max_seconds=cfg.max_seconds, optimizer=opt, lr=cfg.lr,
                  seed=cfg.seed, device=device, kl_schedule=kl_warmup(cfg.kl_warmup) if cfg.kl_warmup else None,
                  grad_clip=cfg.grad_clip, eval_fn=eval_fn, eval_every=eval_every, progress=progress,

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gaussian_log_prob, unit_kl, active_units,
+                   gaussian_kl_units, free_bits_kl,
                          bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
 
@@ -168,14 +169,15 @@ class TVAE(nn.Module):
         out = TVAEOutput(self.decoder(t), t, z, u, mz, lz, mu_, lu)
         return TVAEOutput(*(o[:, 0] for o in out)) if single else out
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> TVAELoss:
-        "Negative ELBO per sequence (summed over frames), averaged over the batch, with its parts."
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> TVAELoss:
+        "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit KLs in `.loss`."
         out = self(x)
         B = x.shape[0]
         recon = -bernoulli_log_lik(out.logits, x).reshape(B, -1).sum(-1)          # (B,)
-        kl_z = gaussian_kl(out.mu_z, out.logvar_z).reshape(B, -1).sum(-1)
-        kl_u = gaussian_kl(out.mu_u, out.logvar_u).reshape(B, -1).sum(-1)
-        return TVAELoss((recon + kl_weight * (kl_z + kl_u)).mean(), recon.mean(), kl_z.mean(), kl_u.mean())
+        klz, klu = gaussian_kl_units(out.mu_z, out.logvar_z), gaussian_kl_units(out.mu_u, out.logvar_u)   # (B, [S,] n)
+        fb_u = free_bits if free_bits_u is None else free_bits_u
+        loss = recon.mean() + kl_weight * (free_bits_kl(klz, free_bits) + free_bits_kl(klu, fb_u))
+        return TVAELoss(loss, recon.mean(), klz.reshape(B, -1).sum(-1).mean(), klu.reshape(B, -1).sum(-1).mean())
 
     def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
         "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K joint samples: (K, B) summed over frames, or (K, B, S)."

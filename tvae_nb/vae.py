@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder', 'BernoulliDecoder',
-           'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px', 'LogPx', 'log_px_estimates', 'unit_kl',
-           'active_units']
+           'gaussian_kl_units', 'free_bits_kl', 'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px',
+           'LogPx', 'log_px_estimates', 'unit_kl', 'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -70,6 +70,18 @@ class BernoulliDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).reshape(*z.shape[:-1], *self.x_shape)   # (..., C, H, W)
 
+# %% ../nbs/02_vae.ipynb #3fcf0377
+def gaussian_kl_units(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    "KL(N(mu, exp(logvar)) || N(0, 1)) of every unit, not summed: the same shape as `mu`."
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+def free_bits_kl(kl: torch.Tensor, free_bits: float = 0.0) -> torch.Tensor:
+    "The batch-mean KL per example of `kl` (B, [S,] n), each unit's batch-mean KL floored at `free_bits` nats: a scalar."
+    if not (isinstance(free_bits, (int, float)) and not isinstance(free_bits, bool) and 0 <= free_bits < math.inf):
+        raise ValueError(f"free_bits must be a finite number >= 0 (nats per unit and frame), got free_bits={free_bits!r}")
+    per_unit = kl.mean(0)                                                  # ([S,] n): batch mean of each unit's KL
+    return (per_unit.clamp_min(free_bits) if free_bits else per_unit).sum()
+
 # %% ../nbs/02_vae.ipynb #6c6de08e
 class VAEOutput(NamedTuple):
     "What `VAE.forward` returns."
@@ -103,13 +115,13 @@ class VAE(nn.Module):
         z = reparameterize(mu, logvar)
         return VAEOutput(self.decoder(z), z, mu, logvar)
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
-        "Negative ELBO (per example, batch mean) with its reconstruction and KL terms."
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> Loss:
+        "Negative ELBO (per example, batch mean) with its reconstruction and KL terms; `free_bits` > 0 floors each unit's KL in `.loss` only."
         out = self(x)
-        lead = x.ndim - 3
         recon = -bernoulli_log_lik(out.logits, x).reshape(x.shape[0], -1).sum(-1)        # (B,), summed over frames
-        kl = gaussian_kl(out.mu, out.logvar).reshape(x.shape[0], -1).sum(-1)             # (B,)
-        return Loss((recon + kl_weight * kl).mean(), recon.mean(), kl.mean())
+        kl_elem = gaussian_kl_units(out.mu, out.logvar)                                   # (B, [S,] n)
+        kl = kl_elem.reshape(x.shape[0], -1).sum(-1)                                      # (B,)
+        return Loss(recon.mean() + kl_weight * free_bits_kl(kl_elem, free_bits), recon.mean(), kl.mean())
 
     def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
         "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K samples of q: (K, B), or (K, B, S) per frame."

@@ -228,7 +228,7 @@ def evaluate_model(model, batch, seed: int = 0, n_is: int = 10) -> dict:
     cfg = getattr(model, "cfg", None)
     def ev(model, batch):
         if batch.x.ndim == 5 and cfg is not None and cfg.topography == "capsules":
-            res = evaluate(model, batch.x, K=n_is)                     # chapter 6: log p(x), E_eq, roll errors
+            res = evaluate(model, batch.x, n_is=n_is)                     # chapter 6: log p(x), E_eq, roll errors
             if hasattr(batch, "factor"):                                # dSprites: CapCorr per factor (chapter 8)
                 res.update({f"capcorr_{k}": v for k, v in capcorr_by_factor(capsules(model, batch.x), batch.factor).items()})
             return res

@@ -56,11 +56,11 @@ def cmd_run(args):
 
 def cmd_table1(args):
     "Reproduce Table 1 at a budget (a thin call to `tvae_nb.metrics.table1`)."
-    from tvae_nb.metrics import table1
-    if args.budget is not None and args.budget not in ("fast", "quick", "paper"):
-        raise ValueError(f"--budget {args.budget!r} is invalid: expected one of fast, quick, paper")
-    if args.transform is not None and args.transform not in ("rotation", "hue", "scale"):
-        raise ValueError(f"--transform {args.transform!r} is invalid: expected one of rotation, hue, scale")
+    from tvae_nb.metrics import BUDGETS, TABLE1_TRANSFORMS, table1
+    if args.budget is not None and args.budget not in BUDGETS:
+        raise ValueError(f"--budget {args.budget!r} is invalid: expected one of {', '.join(BUDGETS)}")
+    if args.transform is not None and args.transform not in TABLE1_TRANSFORMS:
+        raise ValueError(f"--transform {args.transform!r} is invalid: expected one of {', '.join(TABLE1_TRANSFORMS)}")
     kw = {k: getattr(args, k) for k in ("budget", "transform", "out", "device", "seed") if getattr(args, k) is not None}
     return table1(**kw)
 
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table")
     t.add_argument("--budget", default=None, help="fast, quick or paper")
-    t.add_argument("--transform", default=None, help="rotation, hue or scale")
+    t.add_argument("--transform", default=None, help="rotation, hue, scale or paper (default: the budget's; paper for --budget paper)")
     t.add_argument("--out", default=None, help="output folder")
     t.add_argument("--device", default=None, help="cpu, cuda, mps or auto")
     t.add_argument("--seed", type=_int_arg("seed", 0), default=None)

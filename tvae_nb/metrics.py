@@ -78,11 +78,14 @@ def shuffle_frames(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return x[torch.arange(B, device=x.device)[:, None], perm]             # (B, S, ...)
 
 def mix_sequences(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    "The invariance null: sequences (B, S, ...) whose frame l comes from sequence (b + o_l) mod B, all o_l distinct (B >= S)."
+    "The invariance null: sequences (B, S, ...) whose frame l comes from sequence (b + o_l) mod B; the o_l are distinct when B >= S."
     B, S = x.shape[:2]
-    if B < S: raise ValueError(f"mix_sequences needs at least as many sequences as frames (B >= S); got shape {tuple(x.shape)}")
+    if B < 2: raise ValueError(f"mix_sequences needs at least 2 sequences to mix (B >= 2); got shape {tuple(x.shape)}")
     g = torch.Generator().manual_seed(seed)
-    offsets = torch.randperm(B, generator=g)[:S]                          # (S,) distinct offsets
+    perms = [torch.randperm(B, generator=g) for _ in range(-(-S // B))]  # enough offsets for S frames
+    for a, b in zip(perms, perms[1:]):
+        if b[0] == a[-1]: b[:] = b.roll(1)                                # no sequence twice in a row
+    offsets = torch.cat(perms)[:S]                                        # (S,): distinct when B >= S
     src = (torch.arange(B)[:, None] + offsets[None, :]) % B               # (B, S): sequence that frame l comes from
     return x[src.to(x.device), torch.arange(S, device=x.device)[None, :]]
 

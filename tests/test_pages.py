@@ -115,9 +115,12 @@ RAW_TEX = [("$$", re.compile(r"\$\$")), ("\\begin", re.compile(r"\\begin\b")),
            ("$...$", re.compile(r"\$[^\s$][^$\n]*\$")), ("TeX command", re.compile(r"\\[A-Za-z]{2,}"))]
 
 
-def page_problems(dom: str, requests: list, math: bool, figures: bool) -> list:
-    "What is wrong with a page as a reader sees it offline (empty when nothing is)."
+def page_problems(dom: str, requests: list, math: bool, figures: bool, page: Path | None = None) -> list:
+    "What is wrong with a page as a reader sees it offline (empty when nothing is); `page` locates relative images."
     problems = [f"request to a host other than the local file: {u}" for u in requests]
+    for src in re.findall(r'<img[^>]+src="([^"]+)"', dom):
+        if not src.startswith("data:") and not (page and (Path(page).parent / src).exists()):
+            problems.append(f"image not found: {src[:100]}")
     text = visible_text(dom)
     for name, pat in RAW_TEX:
         m = pat.search(text)
@@ -141,6 +144,12 @@ def has_math(name: str) -> bool:
     md = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     md = re.sub(r"```.*?```|`[^`\n]*`", "", md, flags=re.S)               # code is not math
     return bool(re.search(r"\$[^$\s][^$]*\$", md))
+
+
+def show_doc_cells(name: str) -> int:
+    "How many `show_doc` cells notebook `name` has (its API reference)."
+    nb = json.loads((ROOT / "nbs" / f"{name}.ipynb").read_text())
+    return sum(1 for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("show_doc("))
 
 
 def draws_figures(name: str) -> bool:
@@ -189,6 +198,13 @@ def test_check_fails_on_raw_tex(synthetic):
                      "MathJax did not finish", "math not typeset"):
         assert any(p.startswith(expected) for p in problems), (expected, problems)
     assert not any(p.startswith("request") for p in problems)
+
+
+def test_check_fails_on_missing_image(synthetic):
+    "An image the page refers to but that is not there (a relative path the renderer did not embed) fails the check."
+    page = _page(synthetic, "img.html", HEAD, '<p>$x$</p><img src="results/figure.png">')
+    got = load(page)
+    assert page_problems(got.dom, got.requests, math=True, figures=False, page=page) == ["image not found: results/figure.png"]
 
 
 @pytest.mark.parametrize("how", ["script tag", "fetch from script"])
@@ -264,7 +280,12 @@ def test_page_renders(site, name):
     assert res[name]["ok"], f"{name} failed to run:\n{res[name]['error']}"
     got = load(out / f"{name}.html")
     assert "<h1" in got.dom
-    problems = page_problems(got.dom, got.requests, math=has_math(name), figures=draws_figures(name))
+    problems = page_problems(got.dom, got.requests, math=has_math(name), figures=draws_figures(name), page=out / f"{name}.html")
     assert not problems, f"{name}:\n" + "\n".join(problems)
+    docs = show_doc_cells(name)
+    if docs:                                             # the API reference: one rendered entry per show_doc, no inputs
+        api = got.dom.split('id="api-reference"', 1)
+        assert len(api) == 2, f"{name}: no API reference section"
+        assert len(re.findall(r"<h3 id=", api[1])) >= docs and "show_doc(" not in api[1], f"{name}: show_doc output missing"
     shot = screenshot(out / f"{name}.html", out / "screenshots" / f"{name}.png")
     assert shot.exists() and shot.stat().st_size > 10_000

@@ -68,6 +68,7 @@ def title_of(nb_path: Path) -> str:
 MATHJAX_DROP = ("localization", "SVG", "a11y")       # not needed for TeX -> HTML-CSS in English: 12 MB -> 2.8 MB
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"   # the configs jupyter-server-mathjax ships (not nbconvert's CHTML one)
 HIDE_INPUT = "tvae-echo-false"                      # nbdev's `#| echo: false`: show the outputs only
+SHOW_DOC = re.compile(r"^show_doc", re.M)            # as nbdev's docs do, show only the output of `show_doc` cells
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ('<p class="tvae-widget-note"><em>Interactive: run the notebook to use this explorer. On this page, '
                '{what}.</em></p>')
@@ -126,6 +127,19 @@ def _widget_outputs(out: dict) -> list:
     return outs
 
 
+_SHOWDOC_SOURCE = re.compile(r"\[source\]\(([^)\s]+)\)\{target=\"_blank\" style=\"([^\"]*)\"\}")
+
+
+def _showdoc_markdown(out: dict) -> dict:
+    "nbdev's `show_doc` links its source with pandoc attributes (`[source](url){target=...}`): write that link as HTML."
+    md = out.get("data", {}).get("text/markdown")
+    if md is None: return out
+    md = "".join(md) if isinstance(md, list) else md
+    fix = lambda m: f'<a href="{m[1].replace("#LNone", "")}" target="_blank" style="{m[2]}">source</a>'
+    out["data"]["text/markdown"] = _SHOWDOC_SOURCE.sub(fix, md)
+    return out
+
+
 def _pandoc_id(text: str) -> str:
     "The heading id Quarto (pandoc) gives, so that links written for the Quarto site work in these pages too."
     text = re.sub(r"<[^>]+>", "", html.unescape(text)).strip().lower()
@@ -156,21 +170,21 @@ def to_html(nb_path: Path, dest: Path) -> Path:
             lines = c.source.splitlines()
             flags = {l.replace(" ", "") for l in lines if l.startswith("#|")}
             if flags & {"#|hide", "#|include:false"}: continue
-            if "#|echo:false" in flags: c.metadata.setdefault("tags", []).append(HIDE_INPUT)
+            if "#|echo:false" in flags or SHOW_DOC.match(c.source): c.metadata.setdefault("tags", []).append(HIDE_INPUT)
             if "#|output:false" in flags: c.outputs = []
             c.source = "\n".join(l for l in lines if not l.startswith("#|"))
             if not c.source.strip() and not ("#|echo:false" in flags and c.outputs): continue   # e.g. `#| default_exp`
             c.outputs = [o for out in c.outputs
-                         for o in (_widget_outputs(out) if WIDGET_MIME in out.get("data", {}) else [out])]
+                         for o in (_widget_outputs(out) if WIDGET_MIME in out.get("data", {}) else [_showdoc_markdown(out)])]
         cells.append(c)
     nb.cells = cells
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     mathjax = vendor_mathjax(dest.parent)
-    exporter = HTMLExporter(template_name="lab", template_file="tvae_offline.html.j2",
+    exporter = HTMLExporter(template_name="lab", template_file="tvae_offline.html.j2", embed_images=True,
                             extra_loaders=[DictLoader({"tvae_offline.html.j2": OFFLINE_TEMPLATE})],
                             mathjax_url=f"{mathjax.relative_to(dest.parent).as_posix()}/MathJax.js?config={MATHJAX_CONFIG}")
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={HIDE_INPUT}), enabled=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(Path(nb_path).parent)}})  # images
     dest.write_text(_link_pages(body), encoding="utf-8")
     return dest
 

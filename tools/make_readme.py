@@ -3,6 +3,7 @@
 Drops `#|` directive lines and cells marked `#| hide`; turns the frontmatter cell (`# Title` / `> subtitle`)
 into a heading and a quote. Run from anywhere: `python tools/make_readme.py`.
 """
+import re
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,7 @@ def make_readme(src=ROOT / "nbs" / "index.ipynb", dst=ROOT / "README.md") -> str
     nb.cells = keep
     body, _ = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
     body = body.replace("](results/", "](nbs/results/")          # image paths are relative to nbs/ in the notebook
+    body = re.sub(r"\]\((\w+\.ipynb)", r"](nbs/\1", body)            # and so are links to the chapters
     text = HEADER + body.strip() + "\n"
     Path(dst).write_text(text)
     return text

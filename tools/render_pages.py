@@ -4,20 +4,45 @@
 
 Each notebook is copied into `OUT/_build/` (with the rest of `nbs/`, so relative paths such as `runs/` resolve), run
 there top to bottom by `nbdev.test.test_nb(save=True)` in a fresh process (nbdev's skip flags respected), then
-converted with nbconvert's HTML exporter (no `--execute`). The sources in `nbs/` are never modified. `OUT/index.html`
-lists the pages, marking any notebook that failed to run. Where Quarto is installed, `nbdev-docs` builds the full site
-from `nbs/_quarto.yml` instead.
+converted with nbconvert's HTML exporter (no `--execute`). The sources in `nbs/` are never modified. As on the Quarto
+site, `nbs/index.ipynb` becomes `OUT/index.html`; `OUT/pages.html` lists the pages with their run times, marking any
+notebook that failed to run. Where Quarto is installed, `nbdev-docs` builds the full site from `nbs/_quarto.yml`
+instead.
+
+The pages work offline (`file://`, no network): MathJax is copied from the `jupyter-server-mathjax` package into
+`OUT/_static/mathjax/` (the `docs` extra declares it) instead of loading from a CDN, the lab template's require.js,
+widget-renderer and mermaid loaders are left out, and each displayed ipywidget is replaced by a note ("interactive:
+run the notebook") plus a static PNG of what the explorer showed when the page was built. Links to `NAME.ipynb` point
+to `NAME.html`. `tests/test_pages.py` checks all of this in headless Chromium.
 """
-import argparse, html, json, os, shutil, subprocess, sys, time
+import argparse, html, importlib.util, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run one notebook top to bottom with nbdev's test_nb in a fresh process: `python -c RUNNER NOTEBOOK [SAVE]`, where
 # SAVE is 1 (default: write the outputs back into NOTEBOOK) or 0. tools/time_notebooks.py and the tests use it too.
+# Every ipywidget displayed in the run also gets an image/png representation (the PNG of the first `widgets.Image` in
+# its tree), so the static page can show what the explorer showed; `to_html` swaps the widget itself for a note.
 RUNNER = """
 import sys
+import nbdev.test
 from nbdev.config import get_config
 from nbdev.test import test_nb
+
+def _widget_png(w):
+    todo = [w]
+    while todo:
+        x = todo.pop(0)
+        if type(x).__name__ == 'Image' and getattr(x, 'format', '') == 'png' and getattr(x, 'value', b''): return bytes(x.value)
+        todo.extend(getattr(x, 'children', ()) or ())
+    return None
+
+class _Shell(nbdev.test.CaptureShell):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.display_formatter.formatters['image/png'].for_type_by_name('ipywidgets.widgets.widget', 'Widget', _widget_png)
+
+nbdev.test.CaptureShell = _Shell
 cfg = get_config()
 ok, secs = test_nb(sys.argv[1], skip_flags=cfg.tst_flags.split(), basepath=str(cfg.config_path),
                    cell_timeout=int(cfg.get('cell_timeout', 600)), save=(sys.argv[2:] or ['1'])[0] == '1')
@@ -40,29 +65,133 @@ def title_of(nb_path: Path) -> str:
     return nb_path.stem
 
 
-def to_html(nb_path: Path, dest: Path) -> Path:
-    "Convert an executed notebook to standalone HTML with nbconvert (no execution)."
+MATHJAX_DROP = ("localization", "SVG", "a11y")       # not needed for TeX -> HTML-CSS in English: 12 MB -> 2.8 MB
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"   # the configs jupyter-server-mathjax ships (not nbconvert's CHTML one)
+HIDE_INPUT = "tvae-echo-false"                      # nbdev's `#| echo: false`: show the outputs only
+SHOW_DOC = re.compile(r"^show_doc", re.M)            # as nbdev's docs do, show only the output of `show_doc` cells
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ('<p class="tvae-widget-note"><em>Interactive: run the notebook to use this explorer. On this page, '
+               '{what}.</em></p>')
+
+# The lab template, offline: local MathJax (STIX-Web fonts, which jupyter-server-mathjax ships; without this
+# configuration MathJax falls back to upright image-less fonts), no require.js, no widget renderer, no mermaid loader.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({
+    TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
+    tex2jax: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']],
+              processEscapes: true, processEnvironments: true},
+    "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
+                 linebreaks: {automatic: true}},
+    displayAlign: "center",
+    messageStyle: "none"
+});
+MathJax.Hub.Register.StartupHook("End", function () { document.body.setAttribute("data-mathjax", "typeset"); });
+</script>
+<script src="{{ resources.mathjax_url }}"></script>
+{%- endblock html_head_js_mathjax -%}
+"""
+
+
+def mathjax_source() -> Path:
+    "The MathJax 2 folder that the `jupyter-server-mathjax` package ships (found without importing jupyter_server)."
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("jupyter-server-mathjax is not installed; it renders math offline: pip install -e '.[docs]'")
+    src = Path(list(spec.submodule_search_locations)[0]) / "static"
+    if not (src / "MathJax.js").exists(): raise RuntimeError(f"no MathJax.js in {src}")
+    return src
+
+
+def vendor_mathjax(out: Path) -> Path:
+    "Copy MathJax (without localisations, the SVG output and a11y extensions) to `out/_static/mathjax`, once."
+    dest = Path(out) / "_static" / "mathjax"
+    if not (dest / "MathJax.js").exists():
+        if dest.exists(): shutil.rmtree(dest)
+        shutil.copytree(mathjax_source(), dest, ignore=shutil.ignore_patterns(*MATHJAX_DROP))
+    return dest
+
+
+def _widget_outputs(out: dict) -> list:
+    "Replace a displayed ipywidget with a note and, where the run recorded one, the PNG the widget showed."
     import nbformat
+    data = out.get("data", {})
+    png = data.get("image/png")
+    what = "this is what it showed when the page was built" if png else "it is not shown"
+    outs = [nbformat.v4.new_output("display_data", {"text/html": WIDGET_NOTE.format(what=what)})]
+    if png: outs.append(nbformat.v4.new_output("display_data", {"image/png": png, "text/plain": "<explorer figure>"}))
+    return outs
+
+
+_SHOWDOC_SOURCE = re.compile(r"\[source\]\(([^)\s]+)\)\{target=\"_blank\" style=\"([^\"]*)\"\}")
+
+
+def _showdoc_markdown(out: dict) -> dict:
+    "nbdev's `show_doc` links its source with pandoc attributes (`[source](url){target=...}`): write that link as HTML."
+    md = out.get("data", {}).get("text/markdown")
+    if md is None: return out
+    md = "".join(md) if isinstance(md, list) else md
+    fix = lambda m: f'<a href="{m[1].replace("#LNone", "")}" target="_blank" style="{m[2]}">source</a>'
+    out["data"]["text/markdown"] = _SHOWDOC_SOURCE.sub(fix, md)
+    return out
+
+
+def _pandoc_id(text: str) -> str:
+    "The heading id Quarto (pandoc) gives, so that links written for the Quarto site work in these pages too."
+    text = re.sub(r"<[^>]+>", "", html.unescape(text)).strip().lower()
+    return re.sub(r"\s+", "-", re.sub(r"[^\w\s-]", "", text))
+
+
+def _link_pages(body: str) -> str:
+    "Point links to sibling notebooks (`NAME.ipynb`, `NAME.ipynb#anchor`) at their pages; give headings Quarto's ids."
+    body = re.sub(r'href="([\w.-]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{m[1]}.html{m[2] or ""}"', body)
+    def alias(m):
+        pid = _pandoc_id(m[3])
+        return m[0] if pid == m[2] or not pid else f'<a id="{pid}"></a>{m[0]}'
+    return re.sub(r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link"', alias, body)
+
+
+def to_html(nb_path: Path, dest: Path) -> Path:
+    "Convert an executed notebook to a standalone HTML page that works offline with nbconvert (no execution)."
+    import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
     nb = nbformat.read(nb_path, as_version=4)
+    nb.metadata.pop("widgets", None)                     # no widget state to render: the widgets become notes below
     cells = []
     for c in nb.cells:                                   # as the docs site would: drop `#| hide` cells and directive lines
         c.metadata.pop("execution", None)                # execnb's timings are not valid nbformat metadata
         if c.cell_type == "code":
             lines = c.source.splitlines()
-            if any(l.replace(" ", "") == "#|hide" for l in lines): continue
+            flags = {l.replace(" ", "") for l in lines if l.startswith("#|")}
+            if flags & {"#|hide", "#|include:false"}: continue
+            if "#|echo:false" in flags or SHOW_DOC.match(c.source): c.metadata.setdefault("tags", []).append(HIDE_INPUT)
+            if "#|output:false" in flags: c.outputs = []
             c.source = "\n".join(l for l in lines if not l.startswith("#|"))
-            if not c.source.strip(): continue                # e.g. the `#| default_exp` cell
+            if not c.source.strip() and not ("#|echo:false" in flags and c.outputs): continue   # e.g. `#| default_exp`
+            c.outputs = [o for out in c.outputs
+                         for o in (_widget_outputs(out) if WIDGET_MIME in out.get("data", {}) else [_showdoc_markdown(out)])]
         cells.append(c)
     nb.cells = cells
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    dest.write_text(body, encoding="utf-8")
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    mathjax = vendor_mathjax(dest.parent)
+    exporter = HTMLExporter(template_name="lab", template_file="tvae_offline.html.j2", embed_images=True,
+                            extra_loaders=[DictLoader({"tvae_offline.html.j2": OFFLINE_TEMPLATE})],
+                            mathjax_url=f"{mathjax.relative_to(dest.parent).as_posix()}/MathJax.js?config={MATHJAX_CONFIG}")
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={HIDE_INPUT}), enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(Path(nb_path).parent)}})  # images
+    dest.write_text(_link_pages(body), encoding="utf-8")
     return dest
 
 
 def render(notebooks=None, out=ROOT / "site", fast=False, threads=2, verbose=True) -> dict:
-    "Run copies of `notebooks` and write `out/NAME.html` plus `out/index.html`; returns {stem: {'ok', 'seconds', 'page'}}."
-    out = Path(out); build = out / "_build"
+    "Run copies of `notebooks` and write `out/NAME.html` plus `out/pages.html`; returns {stem: {'ok', 'seconds', 'page'}}."
+    out = Path(out).resolve(); build = out / "_build"
     if build.exists(): shutil.rmtree(build)
     shutil.copytree(ROOT / "nbs", build / "nbs", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_proc"))
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -86,13 +215,13 @@ def render(notebooks=None, out=ROOT / "site", fast=False, threads=2, verbose=Tru
 
 
 def write_index(out: Path, results: dict) -> Path:
-    "Write `out/index.html` linking every page (existing pages from earlier runs included)."
+    "Write `out/pages.html` linking every page (existing pages from earlier runs included), and `out/pages.json`."
     rows = []
     for stem, r in sorted(results.items()):
         status = "" if r["ok"] else " <strong>(failed to run; see the page)</strong>"
         rows.append(f'<li><a href="{html.escape(r["page"])}">{html.escape(r["title"])}</a> '
                     f'<small>({html.escape(stem)}, {r["seconds"]} s)</small>{status}</li>')
-    page = out / "index.html"
+    page = out / "pages.html"
     page.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>tvae_nb course pages</title></head>\n"
                     "<body><h1>tvae_nb: rendered course pages</h1>\n<ul>\n" + "\n".join(rows) + "\n</ul></body></html>\n",
                     encoding="utf-8")
@@ -108,7 +237,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     res = render(a.notebooks or None, Path(a.out), a.fast, a.threads)
-    print(f"wrote {Path(a.out) / 'index.html'}")
+    print(f"wrote {Path(a.out) / 'pages.html'}")
     sys.exit(0 if all(r["ok"] for r in res.values()) else 1)
 
 

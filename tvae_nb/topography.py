@@ -184,7 +184,8 @@ class CapsuleTopography(nn.Module):
         self.seq_len = None if seq_len is None else _check_pos_int("seq_len", seq_len)
         self.K = _check_window("K", K, self.cap_dim, f"cap_dim={self.cap_dim}")
         self.L = _check_window("L", L, self.seq_len, f"seq_len={self.seq_len}", "frames")
-        self.shift, self.n = bool(shift), self.n_caps * self.cap_dim
+        if not isinstance(shift, bool): raise ValueError(f"shift must be True or False, got shift={shift!r}")
+        self.shift, self.n = shift, self.n_caps * self.cap_dim
 
     def forward(self, u2: torch.Tensor) -> torch.Tensor:
         "W u² for `u2` of shape (B, S, n_caps*cap_dim), capsule-major."

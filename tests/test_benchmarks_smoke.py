@@ -71,4 +71,9 @@ def test_targets_reported(results):
     t = results["targets"]
     assert set(t) == {"energy_vs_conv", "energy_vs_roll", "step_vs_conv_step", "energy_share", "sequences",
                       "flop_fraction", "peak_memory"}
-    for v in t.values(): assert v["met"] in (True, False) and "target" in v
+    for name, v in t.items():
+        # the verdict is the stated comparison of the reported value with the stated threshold
+        op, thr = v["target"].split()
+        assert isinstance(v["value"], (int, float)) and math.isfinite(v["value"]), (name, v)
+        expected = v["value"] >= float(thr) if op == ">=" else v["value"] < float(thr)
+        assert v["met"] is expected, (name, v)

@@ -11,6 +11,7 @@ from tvae_nb.cli import main
 from tvae_nb.data import SequenceSampler, load_mnist
 from tvae_nb.experiments import (BUDGETS, CHECKPOINT, EXPERIMENTS, ExperimentConfig, load_checkpoint, make_experiment,
                                  rank_seed, run_experiment, save_checkpoint)
+from tvae_nb.experiments import _envelope
 from tvae_nb.train import TrainConfig, kl_warmup, make_optimizer
 from tvae_nb.tvae import TVAEConfig, make_model
 
@@ -62,7 +63,7 @@ def test_run_writes_outputs(tmp_path):
     assert conf["version"] == __version__ and conf["experiment"] == cfg.to_dict()
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines] == [4, 8] and all(isinstance(v, float) for v in lines[-1].values() if v != 8)
-    ck = torch.load(out / CHECKPOINT, weights_only=True)
+    ck = load_checkpoint(out / CHECKPOINT)
     assert ck["experiment"] == cfg.name and ck["version"] == __version__ and ck["step"] == 8
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temp files left behind
 
@@ -146,8 +147,8 @@ def test_python_dash_m_cli():
     (lambda: make_experiment("table1-vae", "fast", seed=-1), "seed=-1"),
     (lambda: make_experiment("table1-vae", "fast", steps=-5), "steps"),
     (lambda: replace(tiny(), model=replace(tiny().model, L=7)), "L <= seq_len"),
-    (lambda: TVAEConfig(seq_len=6, L=4), "odd"),
-    (lambda: TVAEConfig(K=4), "odd"),
+    (lambda: TVAEConfig(seq_len=6, L=0), "L=0"),
+    (lambda: TVAEConfig(topography="torus", n_caps=6, cap_dim=6, seq_len=1, K=4), "odd"),
     (lambda: TVAEConfig(n_caps=4, cap_dim=2, K=3), "K <= cap_dim"),
     (lambda: replace(tiny(), seq_len=12), "model's seq_len"),
     (lambda: replace(tiny(), seq_len=1, model=replace(tiny().model, seq_len=1, L=1)), "seq_len"),
@@ -199,8 +200,8 @@ def test_checkpoint_errors(finished_run, tmp_path):
     with pytest.raises(ValueError, match="belongs to experiment"): load_checkpoint(ck, replace(cfg, name="other"))
     with pytest.raises(ValueError, match="another config"):
         load_checkpoint(ck, replace(cfg, train=replace(cfg.train, lr=0.5)))
-    d = torch.load(ck, weights_only=True); d["version"] = "0.0.1"
-    torch.save(d, tmp_path / "old.pt")
+    d = load_checkpoint(ck); d["version"] = "0.0.1"
+    torch.save(_envelope(d), tmp_path / "old.pt")                             # a valid checksum, an old version
     with pytest.raises(ValueError, match="written by tvae_nb 0.0.1"): load_checkpoint(tmp_path / "old.pt", cfg)
     (tmp_path / "bad.pt").write_bytes(ck.read_bytes()[:200])
     with pytest.raises(ValueError, match="corrupted"): load_checkpoint(tmp_path / "bad.pt", cfg)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from tvae_nb.metrics import (capsules, equivariance_error, evaluate, invariance_error, roll_predictions,
+from tvae_nb.metrics import (capsules, equivariance_error, evaluate, evaluate_floor, invariance_error, roll_predictions,
                              roll_traversal, table1_setup)
 from tvae_nb.tvae import TVAEConfig, make_model
 from tvae_nb.topography import capsule_energy
@@ -59,10 +59,13 @@ def test_invariant_code():
     assert invariance_error(inv) < 1e-4 and equivariance_error(inv, True) > 1
 
 
-@pytest.mark.parametrize("bad", [torch.randn(2, 6, 18), torch.randn(2, 1, 3, 6), [1, 2]])
-def test_metric_input_errors(bad):
-    with pytest.raises(ValueError, match="S"):
-        equivariance_error(bad)
+@pytest.mark.parametrize("bad,match", [(torch.randn(2, 6, 18), r"t must be a tensor of shape \(B, S, C, D\).*got \(2, 6, 18\)"),
+                                       (torch.randn(2, 1, 3, 6), r"at least 2 frames \(S >= 2\); got shape \(2, 1, 3, 6\)"),
+                                       ([1, 2], r"t must be a tensor of shape \(B, S, C, D\).*got list")])
+def test_metric_input_errors(bad, match):
+    for f in (equivariance_error, invariance_error):
+        with pytest.raises(ValueError, match=match):
+            f(bad)
 
 
 class RollingToy(torch.nn.Module):
@@ -93,15 +96,26 @@ def test_roll_traversal_prefers_the_right_direction():
     assert (pred_wrong - x[:, 1]).square().sum() > 1e-3
 
 
-def test_tvae_untrained_metrics_equal_floor_and_shapes():
+def test_tvae_untrained_metrics_and_floor_match_the_definition():
+    "E_eq of `evaluate` and of `evaluate_floor` is the naive E_eq of the deterministic code built from the encoders."
     cfg = TVAEConfig(n_caps=2, cap_dim=6, seq_len=6, L=3, K=3, hidden=(16, 16))
+    x = torch.rand(3, 6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    def by_hand(m):
+        with torch.no_grad():
+            mz, _ = m.z_encoder(x); mu_, lu = m.u_encoder(x)                          # (B, S, n)
+            v = capsule_energy((mu_.square() + lu.exp()).reshape(3, 6, 2, 6), 3, 3, True)
+            return (mz.reshape(3, 6, 2, 6) - m.mu) / torch.sqrt(v + 1e-6)             # (B, S, C, D)
     m = make_model(cfg, seed=0)
-    x = torch.rand(3, 6, 1, 28, 28)
     t = capsules(m, x)
-    assert t.shape == (3, 6, 2, 6)
+    assert t.shape == (3, 6, 2, 6) and torch.allclose(t, by_hand(m), atol=1e-5)
     r = evaluate(m, x, n_is=2)
-    assert r["log_px"] < 0 and r["E_eq"] > 0
-    assert math.isclose(evaluate(make_model(cfg, seed=0), x, with_log_px=False)["E_eq"], r["E_eq"], rel_tol=1e-6)
+    assert math.isfinite(r["log_px"]) and r["log_px"] < 0
+    assert math.isclose(r["E_eq_det"], naive_eeq(by_hand(m)), rel_tol=1e-4)               # the deterministic code
+    assert math.isclose(r["E_eq_det_c"], naive_eeq(by_hand(m), centered=True), rel_tol=1e-4)
+    floor0, floor1 = evaluate_floor(cfg, x, seed=0), evaluate_floor(cfg, x, seed=1)
+    assert math.isclose(floor0["E_eq_det"], naive_eeq(by_hand(make_model(cfg, seed=0))), rel_tol=1e-4)
+    assert math.isclose(floor1["E_eq_det"], naive_eeq(by_hand(make_model(cfg, seed=1))), rel_tol=1e-4)
+    assert not math.isclose(floor0["E_eq_det"], floor1["E_eq_det"], rel_tol=1e-4)          # the seed is used
 
 
 def test_tvae_latent_is_the_formula():
@@ -112,13 +126,7 @@ def test_tvae_latent_is_the_formula():
     assert torch.allclose(m.latent(z, u), (z - 7.0) / torch.sqrt(v + 1e-6), atol=1e-5)
 
 
-def test_tvae_log_weights_match_definition_for_one_sample():
-    cfg = TVAEConfig(n_caps=2, cap_dim=4, seq_len=4, L=3, K=3, hidden=(16, 16))
-    m = make_model(cfg, seed=0)
-    x = torch.rand(2, 4, 1, 28, 28)
-    torch.manual_seed(5)
-    lw = m.log_weights(x, 1)
-    assert lw.shape == (1, 2) and torch.isfinite(lw).all()
+# log_weights, the loss, encode and encode_static are pinned against written-out formulas in test_tvae_maths.py
 
 
 @pytest.mark.parametrize("kw,match", [

@@ -6,13 +6,14 @@ Docs: https://tvae-nb.github.io/tvae_nb/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #1151157a
 from __future__ import annotations
-import argparse, sys, time
+import argparse, inspect, math, sys, time
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, get_device
+from .data import (TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, get_device, MAX_SEED, MAX_STEPS,
+                          check_int, check_out_dir)
 
 # %% auto #0
 __all__ = ['cmd_data', 'cmd_list', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
@@ -20,6 +21,8 @@ __all__ = ['cmd_data', 'cmd_list', 'cmd_run', 'cmd_table1', 'build_parser', 'mai
 # %% ../nbs/10_cli.ipynb #a1aa82de
 def cmd_data(args) -> Path:
     "Load MNIST, print what was loaded and save a PNG grid of one sequence per transform."
+    check_out_dir(args.out, "--out")
+    check_int("--n", args.n, 1); check_int("--seq-len", args.seq_len, 2); check_int("--seed", args.seed, 0, MAX_SEED)
     images, labels = load_mnist("train", source=args.source)
     test_images, _ = load_mnist("test", source=args.source)
     print(f"train: images {tuple(images.shape)} {images.dtype} in [{images.min():.0f}, {images.max():.0f}], "
@@ -50,7 +53,7 @@ def cmd_list(args) -> list[str]:
 def cmd_run(args):
     "Run one registered experiment (see `tvae_nb.experiments.run_experiment`)."
     from tvae_nb.experiments import make_experiment, run_experiment
-    cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps)
+    cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps, lr=args.lr, grad_clip=args.grad_clip)
     return run_experiment(cfg, args.out or f"runs/{cfg.name}-{cfg.budget}", device=args.device, resume=args.resume,
                           progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds)
 
@@ -65,12 +68,24 @@ def cmd_table1(args):
     return table1(**kw)
 
 # %% ../nbs/10_cli.ipynb #d10e181b
-def _int_arg(name: str, minimum: int):
-    "An argparse type: an int >= minimum, with the argument named in the error."
+def _int_arg(name: str, minimum: int, maximum: int | None = None):
+    "An argparse type: an int >= minimum (and <= maximum), with the argument named in the error."
     def conv(s):
         try: v = int(s)
         except ValueError: raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
-        if v < minimum: raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
+        if v < minimum or (maximum is not None and v > maximum):
+            rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"expected an integer {rng}, got {v}")
+        return v
+    conv.__name__ = name
+    return conv
+
+def _positive_arg(name: str):
+    "An argparse type: a finite number > 0 (no nan or inf), with the argument named in the error."
+    def conv(s):
+        try: v = float(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+        if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s}")
         return v
     conv.__name__ = name
     return conv
@@ -98,9 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="output folder (default: runs/NAME-BUDGET)")
     r.add_argument("--resume", action="store_true", help="continue from --out's checkpoint.pt")
     r.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a run")
-    r.add_argument("--seed", type=_int_arg("seed", 0), default=None, help="training seed (default: the experiment's)")
-    r.add_argument("--steps", type=_int_arg("steps", 0), default=None, help="override the budget's step count")
-    r.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds (resume later)")
+    r.add_argument("--seed", type=_int_arg("seed", 0, MAX_SEED), default=None, help="training seed (default: the experiment's)")
+    r.add_argument("--steps", type=_int_arg("steps", 0, MAX_STEPS), default=None, help="override the budget's step count")
+    r.add_argument("--max-seconds", type=_positive_arg("max-seconds"), default=None,
+                   help="stop after this many seconds (resume later)")
+    r.add_argument("--lr", type=_positive_arg("lr"), default=None, help="learning rate (default: the budget's)")
+    r.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None,
+                   help="clip the gradient norm to this value (default: the budget's, usually none)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table")
@@ -118,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None: parser.print_help(); return 0
-    try: args.func(args)
+    try:
+        out = getattr(args, "out", None)
+        if out is None and args.command == "table1":                 # table1's own default folder
+            from tvae_nb.metrics import table1
+            out = inspect.signature(table1).parameters["out"].default
+        if out is not None: check_out_dir(out, "--out")               # before any data or model is built
+        args.func(args)
     except ValueError as e:
         print(f"tvae-nb {args.command}: error: {e}", file=sys.stderr); return 2
     except FloatingPointError as e:              # NonFiniteLossError

@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'fast_mode', 'pick', 'available_devices',
-           'get_device', 'default_data_root', 'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography',
-           'perspective_grid', 'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
-           'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler',
-           'paper_sequences', 'eval_sequences']
+__all__ = ['MAX_SEED', 'MAX_STEPS', 'TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'fast_mode', 'pick',
+           'available_devices', 'get_device', 'check_int', 'check_number', 'check_bool', 'default_data_root',
+           'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography', 'perspective_grid',
+           'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
+           'save_sequence_grid', 'check_out_dir', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler',
+           'OneAtATimeSampler', 'paper_sequences', 'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #d87de958
 def fast_mode() -> bool:
@@ -61,6 +62,35 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
     return dev
 
+# %% ../nbs/01_data.ipynb #de7f1ae2
+MAX_SEED = 2**32 - 1        # seeds are combined (seed * 7919 + rank) into torch generator seeds, which must fit 64 bits
+MAX_STEPS = 10**9           # more training steps than any budget needs; larger counts overflow progress bars
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    "Check that `value` is an integer (not a bool) in [`minimum`, `maximum`]; return it as an int."
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        rng = (f" >= {minimum}" if maximum is None else f" in [{minimum}, {maximum}]") if minimum is not None else (
+              f" <= {maximum}" if maximum is not None else "")
+        raise ValueError(f"{name} must be an integer{rng}, got {name}={value!r}")
+    return int(value)
+
+def check_number(name: str, value, minimum: float | None = None, positive: bool = False) -> float:
+    "Check that `value` is a finite real number (not a bool), > 0 if `positive`, >= `minimum` when given; return a float."
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
+    ok = ok and (not positive or value > 0) and (minimum is None or value >= minimum)
+    if not ok:
+        need = "a finite positive number" if positive else "a finite number" + (f" >= {minimum}" if minimum is not None else "")
+        raise ValueError(f"{name} must be {need}, got {name}={value!r}")
+    return float(value)
+
+def check_bool(name: str, value) -> bool:
+    "Check that `value` is a bool (True or False, not a string or a number); return it."
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {name}={value!r}")
+    return bool(value)
+
 # %% ../nbs/01_data.ipynb #f81ec22e
 def _embedded_path() -> Path:
     "Path of the embedded MNIST subset inside the installed package."
@@ -96,7 +126,12 @@ def load_mnist(split: str = "train", source: str = "auto", root=None, verbose: b
         raise ValueError(f"source must be 'auto', 'embedded' or 'torchvision', got {source!r}")
     root = str(root if root is not None else default_data_root())
     if source == "auto": source = "torchvision" if _torchvision_present(root) else "embedded"
-    if source == "torchvision": x, y = _load_torchvision(split, root, download=not _torchvision_present(root))
+    if source == "torchvision":
+        try: x, y = _load_torchvision(split, root, download=not _torchvision_present(root))
+        except (RuntimeError, OSError) as e:           # no network, no cached files, or a broken download
+            raise ValueError(f"source='torchvision': MNIST is not in {root!r} and could not be downloaded "
+                             f"({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}); "
+                             f"use source='embedded' (or 'auto'), or put torchvision's MNIST files there") from None
     else: x, y = _load_embedded(split)
     images = torch.from_numpy(np.asarray(x, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)  # (N, 1, 28, 28)
     labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -111,6 +146,7 @@ PERSPECTIVE_DISTANCE = 3.0    # camera distance from the digit, in half image wi
 # %% ../nbs/01_data.ipynb #6599feb7
 def transform_params(transform: str, phase: torch.Tensor, seq_len: int) -> dict:
     "The parameters (angle, hue, tilt-axis direction in degrees; scale) of `transform` at integer `phase` of a cycle of `seq_len`."
+    seq_len = check_int("seq_len", seq_len, 2)
     phase = phase.to(torch.float32)
     zero, one = torch.zeros_like(phase), torch.ones_like(phase)
     step = 360.0 / seq_len
@@ -142,6 +178,9 @@ def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
 def perspective_homography(tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TILT,
                            distance: float = PERSPECTIVE_DISTANCE) -> torch.Tensor:
     "Homographies `(N, 3, 3)` from digit-plane to screen coordinates, the plane tilted by `tilt`° about the in-plane axis at `tilt_axis`° (N,)."
+    if not isinstance(tilt_axis, torch.Tensor) or tilt_axis.ndim != 1 or not torch.isfinite(tilt_axis).all():
+        got = f"shape {tuple(tilt_axis.shape)}, values {tilt_axis.tolist()[:4]}" if isinstance(tilt_axis, torch.Tensor) else repr(tilt_axis)
+        raise ValueError(f"tilt_axis must be a 1-D tensor (N,) of finite angles in degrees, got {got}")
     if not 0 <= tilt < 90: raise ValueError(f"tilt must be in [0, 90) degrees, got {tilt!r}")
     if not distance > math.sqrt(2) * math.sin(math.radians(tilt)) + 1e-3:
         raise ValueError(f"distance must put the camera in front of the whole tilted image, got {distance!r}")
@@ -160,6 +199,9 @@ def perspective_grid(tilt_axis: torch.Tensor, size, tilt: float = PERSPECTIVE_TI
                      dtype=torch.float32) -> torch.Tensor:
     "Sampling grids `(N, H, W, 2)` that show the image on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,)."
     N, C, H, W = size
+    if not isinstance(tilt_axis, torch.Tensor) or tuple(tilt_axis.shape) != (N,):
+        got = tuple(tilt_axis.shape) if isinstance(tilt_axis, torch.Tensor) else type(tilt_axis).__name__
+        raise ValueError(f"tilt_axis must have shape ({N},), one axis per frame of size {tuple(size)}; got {got}")
     Hinv = torch.linalg.inv(perspective_homography(tilt_axis, tilt, distance)).to(dtype)   # (N, 3, 3)
     eye = torch.eye(2, 3, device=Hinv.device, dtype=dtype).expand(N, 2, 3)
     screen = F.affine_grid(eye, [N, C, H, W], align_corners=False)             # (N, H, W, 2): pixel centres in [-1, 1]
@@ -264,6 +306,21 @@ def save_sequence_grid(path, seqs: torch.Tensor, title: str | None = None, row_l
     fig.savefig(path, dpi=110, bbox_inches="tight"); plt.close(fig)
     return path
 
+# %% ../nbs/01_data.ipynb #22d80ecc
+def check_out_dir(path, name: str = "--out") -> Path:
+    "Check, without creating anything, that folder `path` exists or can be created and written to; return it as a Path."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise ValueError(f"{name} {str(path)!r} is a file, not a folder; choose a folder")
+    parent = path
+    while not parent.exists():                            # the nearest existing ancestor decides
+        if parent.parent == parent: break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is under the file {str(parent)!r}, not a folder; choose another folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(parent)!r} is not writable; choose another folder")
+    return path
+
 # %% ../nbs/01_data.ipynb #9fc8dd49
 class ImageBatch(NamedTuple):
     "A batch of images `x` `(B, 1, H, W)` with their digit `labels` `(B,)`."
@@ -276,7 +333,7 @@ class ImageSampler:
     def __init__(self, images, labels, batch_size: int = 64, seed: int = 0, device=None, rank: int = 0):
         self.images = check_images(images)
         if len(labels) != len(images): raise ValueError(f"labels must have one entry per image ({len(images)}), got {len(labels)}")
-        if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        batch_size, seed = check_int("batch_size", batch_size, 1), check_int("seed", seed, 0, MAX_SEED)
         self.labels, self.batch_size, self.device = labels, batch_size, get_device(device)
         self.gen = torch.Generator().manual_seed(int(seed) * 7919 + int(rank))
         self._dev_images, self._dev_labels = self.images.to(self.device), labels.to(self.device)
@@ -308,7 +365,7 @@ class SequenceSampler(ImageSampler):
                  device=None, rank: int = 0):
         if transform not in TRANSFORMS + ("paper",):
             raise ValueError(f"transform must be one of {TRANSFORMS + ('paper',)}, got {transform!r}")
-        if not isinstance(seq_len, int) or seq_len < 2: raise ValueError(f"seq_len must be an int >= 2, got {seq_len!r}")
+        seq_len = check_int("seq_len", seq_len, 2)
         super().__init__(images, labels, batch_size, seed, device, rank)
         self.transform, self.seq_len = transform, seq_len
 

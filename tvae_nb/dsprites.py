@@ -221,6 +221,13 @@ def capcorr(t: torch.Tensor, period: int | None = None) -> float:
 def capcorr_by_factor(t: torch.Tensor, factor: torch.Tensor) -> dict:
     "CapCorr per stepped factor for latents `t` (B, S, C, D) of sequences stepping `factor` (B,): {name: value}."
     t = _check_capsules(t)
+    B = t.shape[0]
+    if not isinstance(factor, torch.Tensor) or tuple(factor.shape) != (B,) or factor.is_floating_point() or factor.dtype == torch.bool:
+        got = f"shape {tuple(factor.shape)}, dtype {factor.dtype}" if isinstance(factor, torch.Tensor) else type(factor).__name__
+        raise ValueError(f"factor must be an integer tensor of shape ({B},), one factor column per sequence of t; got {got}")
+    valid = torch.tensor([FACTORS.index(f) for f in SEQ_FACTORS])
+    if not torch.isin(factor.cpu(), valid).all():
+        raise ValueError(f"factor must hold columns of {SEQ_FACTORS} (columns {valid.tolist()}), got {factor.unique().tolist()}")
     out = {}
     for name in SEQ_FACTORS:
         m = (factor == FACTORS.index(name)).to(t.device)

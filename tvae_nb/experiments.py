@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/experiments.html.md"""
 
 # %% ../nbs/09_experiments.ipynb #6b7460b2
 from __future__ import annotations
-import dataclasses, functools, json, math, os, sys, time
+import dataclasses, functools, hashlib, io, json, math, os, sys, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from . import __version__
 from .data import (TRANSFORMS, OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, get_device,
-                          load_mnist, save_sequence_grid)
+                          load_mnist, save_sequence_grid, MAX_SEED, MAX_STEPS, check_int, check_number, check_out_dir)
 from .train import History, TrainConfig, kl_warmup, make_optimizer, model_loss, train
 from .tvae import TVAEConfig, dataclass_from_dict, make_model
 from .metrics import BUDGETS, capsule_recipe, capsule_config, capsules, evaluate, roll_predictions
@@ -24,10 +24,10 @@ from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 
 # %% auto #0
 __all__ = ['DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'RUN_SETTINGS', 'EXPERIMENTS', 'CHECKPOINT',
-           'CHECKPOINT_FORMAT', 'ExperimentConfig', 'budget_settings', 'register', 'make_experiment',
+           'CHECKPOINT_FORMAT', 'EXPLODED', 'ExperimentConfig', 'budget_settings', 'register', 'make_experiment',
            'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'LossModule', 'dist_env', 'rank_seed', 'RunResult', 'run_experiment',
-           'save_figures']
+           'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule', 'dist_env', 'rank_seed',
+           'RunResult', 'run_experiment', 'save_figures']
 
 # %% ../nbs/09_experiments.ipynb #664c6e90
 DATASETS = ("mnist", "dsprites")
@@ -55,7 +55,7 @@ class ExperimentConfig:
 
     def __post_init__(self):
         if isinstance(self.model, dict): self.model = TVAEConfig.from_dict(self.model)
-        if isinstance(self.train, dict): self.train = TrainConfig(**self.train)
+        if isinstance(self.train, dict): self.train = dataclass_from_dict(TrainConfig, self.train)
         def bad(name, expected):
             raise ValueError(f"ExperimentConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
         if not isinstance(self.name, str) or not self.name: bad("name", "a non-empty string")
@@ -65,6 +65,7 @@ class ExperimentConfig:
         if self.dataset not in DATASETS: bad("dataset", f"one of {DATASETS}")
         known = TRANSFORMS + TRAIN_ONLY_TRANSFORMS + (IMAGE_TRANSFORM,)
         if self.dataset == "mnist" and self.transform not in known: bad("transform", f"one of {known}")
+        check_int("ExperimentConfig.eval_seed", self.eval_seed, 0, MAX_SEED)
         for f in ("seq_len", "n_eval", "n_is", "eval_every", "checkpoint_every"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(f, "an int >= 1")
@@ -117,16 +118,18 @@ def register(name: str):
         return fn
     return deco
 
-def make_experiment(name: str, budget: str = "quick", seed: int | None = None, steps: int | None = None) -> ExperimentConfig:
-    "The config of registered experiment `name` at `budget`, optionally with another training seed or step count."
+def make_experiment(name: str, budget: str = "quick", seed: int | None = None, steps: int | None = None,
+                    lr: float | None = None, grad_clip: float | None = None) -> ExperimentConfig:
+    "The config of registered experiment `name` at `budget`, optionally with another seed, step count, learning rate or clip."
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment={name!r} is unknown: expected one of {', '.join(sorted(EXPERIMENTS))}")
     if budget not in BUDGETS: raise ValueError(f"budget={budget!r} is invalid: expected one of {BUDGETS}")
     cfg = EXPERIMENTS[name](budget)
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0: raise ValueError(f"seed={seed!r} is invalid: expected an int >= 0")
-        cfg = replace(cfg, train=replace(cfg.train, seed=seed))
-    if steps is not None: cfg = replace(cfg, train=replace(cfg.train, steps=steps))
+    if seed is not None: cfg = replace(cfg, train=replace(cfg.train, seed=check_int("seed", seed, 0, MAX_SEED)))
+    if steps is not None: cfg = replace(cfg, train=replace(cfg.train, steps=check_int("steps", steps, 0, MAX_STEPS)))
+    if lr is not None: cfg = replace(cfg, train=replace(cfg.train, lr=check_number("lr", lr, positive=True)))
+    if grad_clip is not None:
+        cfg = replace(cfg, train=replace(cfg.train, grad_clip=check_number("grad_clip", grad_clip, positive=True)))
     return cfg
 
 # %% ../nbs/09_experiments.ipynb #8c989841
@@ -244,7 +247,7 @@ def evaluate_model(model, batch, seed: int = 0, n_is: int = 10) -> dict:
 
 # %% ../nbs/09_experiments.ipynb #ce0cd591
 CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2         # 2: the payload is stored as bytes next to its sha256 (format 1 had no checksum)
 
 def _history_state(h: History) -> dict:
     return {"steps": torch.tensor(h.steps, dtype=torch.int64),
@@ -266,27 +269,71 @@ def set_rng_state(state: dict, device=None):
     torch.set_rng_state(state["torch"])
     if dev.type == "cuda" and state.get("cuda") is not None: torch.cuda.set_rng_state(state["cuda"], dev)
 
+def _envelope(ckpt: dict) -> dict:
+    "What a checkpoint file holds: the serialised `ckpt` as a uint8 tensor with its sha256, and the format."
+    buf = io.BytesIO(); torch.save(ckpt, buf); payload = buf.getvalue()
+    return {"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(),
+            "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}
+
+def _open_envelope(outer, path: Path) -> dict:
+    "The checkpoint dict inside a loaded envelope, after checking its format and its sha256."
+    if not isinstance(outer, dict) or not {"format", "sha256", "payload"} <= set(outer):
+        missing = sorted({"format", "sha256", "payload"} - set(outer)) if isinstance(outer, dict) else "everything"
+        raise ValueError(f"checkpoint {str(path)!r} is not a tvae-nb experiment checkpoint (missing {missing})")
+    if outer["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {str(path)!r} has format {outer['format']!r}; this tvae_nb reads format "
+                         f"{CHECKPOINT_FORMAT}; start a new run in another --out folder")
+    payload, digest = outer["payload"], outer["sha256"]
+    if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8 or payload.ndim != 1 or not isinstance(digest, str):
+        raise ValueError(f"checkpoint {str(path)!r} is not a tvae-nb experiment checkpoint (malformed payload)")
+    data = payload.numpy().tobytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"checkpoint {str(path)!r} is corrupted: its sha256 does not match the one stored with it (flipped "
+                         f"bits, a partial copy or a hand edit); it is never resumed from: restore a good copy or start "
+                         f"again with --overwrite")
+    try: return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"checkpoint {str(path)!r} is corrupted or not a tvae-nb checkpoint "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
+
+def _fsync_dir(folder: Path):
+    "Flush a folder's entries to disk so a rename in it survives a power cut (POSIX; a no-op where unsupported)."
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def _orphans(path: Path) -> list[Path]:
+    "Temporary files `.NAME.tmp-PID` that a crash between writing and renaming a checkpoint at `path` left behind."
+    return sorted(Path(path).parent.glob(f".{Path(path).name}.tmp-*"))
+
 def save_checkpoint(path, cfg: ExperimentConfig, model: nn.Module, optimizer, history: History, step: int,
                     rank_states: list[dict]) -> Path:
-    "Write a checkpoint atomically (temporary file, then `os.replace`); `rank_states` holds each rank's RNG and sampler state."
+    "Write a checkpoint atomically and durably (temporary file, fsync, `os.replace`, fsync of the folder), with a sha256."
     path = Path(path)
     ckpt = {"format": CHECKPOINT_FORMAT, "experiment": cfg.name, "config": json.dumps(cfg.to_dict(), sort_keys=True),
             "version": __version__, "step": int(step), "world_size": len(rank_states),
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(), "history": _history_state(history), "ranks": rank_states}
+    for old in _orphans(path): old.unlink(missing_ok=True)          # left by a crash of an earlier save
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(ckpt, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(_envelope(ckpt), f)
+        f.flush(); os.fsync(f.fileno())                               # the bytes are on disk before the rename
     os.replace(tmp, path)
+    _fsync_dir(path.parent)                                           # and so is the rename
     return path
 
 def load_checkpoint(path, cfg: ExperimentConfig | None = None) -> dict:
-    "Load a checkpoint with `weights_only=True`, checking it belongs to `cfg` and to this package version."
+    "Load a checkpoint with `weights_only=True`, checking its sha256, and that it belongs to `cfg` and to this package version."
     path = Path(path)
     if not path.is_file(): raise ValueError(f"checkpoint {str(path)!r} does not exist")
-    try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try: outer = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(f"checkpoint {str(path)!r} is corrupted or not a tvae-nb checkpoint "
                          f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
+    ckpt = _open_envelope(outer, path)
     need = {"format", "experiment", "config", "version", "step", "model", "optimizer", "history", "ranks"}
     if not isinstance(ckpt, dict) or not need <= set(ckpt):
         raise ValueError(f"checkpoint {str(path)!r} is not a tvae-nb experiment checkpoint (missing "
@@ -294,6 +341,12 @@ def load_checkpoint(path, cfg: ExperimentConfig | None = None) -> dict:
     if ckpt["version"] != __version__:
         raise ValueError(f"checkpoint {str(path)!r} was written by tvae_nb {ckpt['version']}, this is tvae_nb "
                          f"{__version__}; resume with the same version or start a new run in another --out folder")
+    ranks, world = ckpt["ranks"], ckpt.get("world_size")
+    if not isinstance(ranks, list) or not ranks or len(ranks) != world or not all(
+            isinstance(r, dict) and {"rng", "sampler"} <= set(r) for r in ranks):
+        got = f"{len(ranks)} entries" if isinstance(ranks, list) else type(ranks).__name__
+        raise ValueError(f"checkpoint {str(path)!r} is invalid: ranks must hold one RNG and sampler state per process "
+                         f"(world_size={world!r}), got {got}")
     if cfg is not None:
         if ckpt["experiment"] != cfg.name:
             raise ValueError(f"checkpoint {str(path)!r} belongs to experiment {ckpt['experiment']!r}, not {cfg.name!r}")
@@ -311,6 +364,23 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
         if isinstance(va, dict) and isinstance(vb, dict): out += _diff(va, vb, f"{prefix}{k}.")
         elif va != vb: out.append(f"{prefix}{k}: {va!r} != {vb!r}")
     return out
+
+# %% ../nbs/09_experiments.ipynb #40b4ec0b
+EXPLODED = 10.0    # a state whose held-out loss exceeds EXPLODED x the run's first training loss is not checkpointed
+
+@torch.no_grad()
+def checkpoint_refusal(model: nn.Module, x: torch.Tensor, first_loss: float | None, seed: int = 0) -> str:
+    "Why the state of `model` must not be checkpointed ('' if it may): non-finite weights, or a held-out loss on `x` that is non-finite or exploded."
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: return f"non-finite weights in {', '.join(bad[:3])}"
+    devs = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devs):
+        torch.manual_seed(seed)
+        loss = model.loss(x).loss.item()
+    if not math.isfinite(loss): return f"the held-out loss of these weights is {loss}"
+    if first_loss is not None and math.isfinite(first_loss) and loss > EXPLODED * abs(first_loss):
+        return f"the held-out loss of these weights is {loss:.4g}, more than {EXPLODED:g} x the first training loss {first_loss:.4g}"
+    return ""
 
 # %% ../nbs/09_experiments.ipynb #4e73f020
 class LossModule(nn.Module):
@@ -343,6 +413,7 @@ class RunResult(NamedTuple):
 
 def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool, overwrite: bool):
     "Refuse an out dir that holds another experiment, or a finished/partial run unless resuming or overwriting."
+    check_out_dir(out, "--out")                  # a file, a folder under a file or an unwritable place: before any work
     cfg_file, ckpt = out / "config.json", out / CHECKPOINT
     if resume and not ckpt.is_file():
         raise ValueError(f"--resume: no checkpoint at {str(ckpt)!r}; run without --resume to start this experiment")
@@ -373,6 +444,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
     if not isinstance(cfg, ExperimentConfig): raise ValueError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")
     if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 0):
         raise ValueError(f"stop_after={stop_after!r} is invalid: expected an int >= 0 or None")
+    if max_seconds is not None: check_number("max_seconds", max_seconds, positive=True)
     out = Path(out_dir if out_dir is not None else f"runs/{cfg.name}-{cfg.budget}")
     rank, local_rank, world = dist_env()
     dev = get_device(device)
@@ -399,12 +471,17 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
         torch.manual_seed(rank_seed(tc.seed, rank))
         hist, start = History(), 0
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            hist, start = _history_from_state(ckpt["history"]), ckpt["step"]
-            mine = ckpt["ranks"][rank]
-            sampler.load_state_dict(mine["sampler"])
-            set_rng_state(mine["rng"], dev)
+            try:
+                model.load_state_dict(ckpt["model"])
+                opt.load_state_dict(ckpt["optimizer"])
+                hist, start = _history_from_state(ckpt["history"]), ckpt["step"]
+                mine = ckpt["ranks"][rank]
+                sampler.load_state_dict(mine["sampler"])
+                set_rng_state(mine["rng"], dev)
+            except (RuntimeError, KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+                first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+                raise ValueError(f"--resume: checkpoint {str(out / CHECKPOINT)!r} does not fit this run's model, optimiser "
+                                 f"or sampler ({type(e).__name__}: {first}); start again with --overwrite") from None
         net = model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -414,6 +491,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
         end = tc.steps if stop_after is None else min(tc.steps, stop_after)
         if main_rank:
             out.mkdir(parents=True, exist_ok=True)
+            for orphan in _orphans(out / CHECKPOINT):               # a crash between writing and renaming left it
+                orphan.unlink(missing_ok=True); print(f"[tvae-nb] removed {orphan.name}, left by an interrupted save")
             if not resume:
                 (out / "config.json").write_text(json.dumps({"experiment": cfg.to_dict(), "version": __version__,
                                                              "command": " ".join(sys.argv)}, indent=2))
@@ -430,7 +509,11 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
 
         def checkpoint(step, h):
             states = _gather({"rng": rng_state(dev), "sampler": sampler.state_dict()}, world)
-            if main_rank: save_checkpoint(out / CHECKPOINT, cfg, model, opt, h, step, states)
+            if not main_rank: return
+            why = checkpoint_refusal(model, batch_eval.x[:8], h.values["loss"][0] if h.values.get("loss") else None,
+                                     seed=cfg.eval_seed)
+            if why: print(f"[tvae-nb] not checkpointing step {step}: {why}; the previous checkpoint stays", flush=True)
+            else: save_checkpoint(out / CHECKPOINT, cfg, model, opt, h, step, states)
 
         secs = max_seconds if max_seconds is not None else tc.max_seconds
         if world > 1 and secs is not None:

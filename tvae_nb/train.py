@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from .data import get_device
+from .data import MAX_SEED, MAX_STEPS, check_int, check_number, get_device
 
 # %% auto #0
 __all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'make_optimizer', 'train', 'TrainConfig', 'model_loss', 'fit']
@@ -63,8 +63,11 @@ def train(model: torch.nn.Module, sampler, loss_fn: Callable, steps: int = 1000,
           start_step: int = 0, history: History | None = None,
           callback: Callable[[int, History], None] | None = None, callback_every: int | None = None) -> History:
     "Train `model` on batches from `sampler` by minimising `loss_fn(model, batch, kl_weight).loss`; returns a `History`."
-    if not isinstance(steps, int) or steps < 0: raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if max_seconds is not None and max_seconds <= 0: raise ValueError(f"max_seconds must be positive or None, got {max_seconds!r}")
+    check_int("steps", steps, 0, MAX_STEPS)
+    if max_seconds is not None: check_number("max_seconds", max_seconds, positive=True)
+    check_number("lr", lr, positive=True)
+    if grad_clip is not None: check_number("grad_clip", grad_clip, positive=True)     # a negative norm reverses the step
+    if seed is not None: check_int("seed", seed, 0, MAX_SEED)
     if callback_every is not None and (not isinstance(callback_every, int) or callback_every < 1):
         raise ValueError(f"callback_every must be an int >= 1 or None, got {callback_every!r}")
     if seed is not None: torch.manual_seed(seed)
@@ -85,7 +88,8 @@ def train(model: torch.nn.Module, sampler, loss_fn: Callable, steps: int = 1000,
         if not torch.isfinite(loss):
             last = hist.values.get(terms._fields[0], [float('nan')])[-1:] if hasattr(terms, "_fields") else []
             raise NonFiniteLossError(f"loss is {loss.item()} at step {step} (last finite value: {last}); "
-                                     f"lower the learning rate (lr={lr}) or set grad_clip")
+                                     f"lower the learning rate (lr={lr}; tvae-nb run --lr) or clip gradients "
+                                     f"(grad_clip={grad_clip}; tvae-nb run --grad-clip, e.g. 10)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -120,20 +124,18 @@ class TrainConfig:
     free_bits_u: float | None = None # the same for the TVAE's u (None = as free_bits)
 
     def __post_init__(self):
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"TrainConfig.steps must be an int >= 0, got {self.steps!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"TrainConfig.lr must be a positive number, got {self.lr!r}")
+        check_int("TrainConfig.steps", self.steps, 0, MAX_STEPS)
+        check_number("TrainConfig.lr", self.lr, positive=True)
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"TrainConfig.batch_size must be an int >= 1, got {self.batch_size!r}")
+        check_number("TrainConfig.momentum", self.momentum, minimum=0)
+        check_int("TrainConfig.batch_size", self.batch_size, 1)
+        check_int("TrainConfig.kl_warmup", self.kl_warmup, 0, MAX_STEPS)
+        check_int("TrainConfig.seed", self.seed, 0, MAX_SEED)
+        if self.max_seconds is not None: check_number("TrainConfig.max_seconds", self.max_seconds, positive=True)
+        if self.grad_clip is not None: check_number("TrainConfig.grad_clip", self.grad_clip, positive=True)
         for f in ("free_bits", "free_bits_u"):
-            v = getattr(self, f)
-            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")):
-                raise ValueError(f"TrainConfig.{f} must be a finite number >= 0 (nats per unit and frame), got {v!r}")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"TrainConfig.max_seconds must be positive or None, got {self.max_seconds!r}")
+            if getattr(self, f) is not None: check_number(f"TrainConfig.{f}", getattr(self, f), minimum=0)
 
     def loss_options(self) -> dict:
         "The keyword arguments `model.loss` gets from this config (empty for the plain ELBO)."

@@ -17,6 +17,7 @@ from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gau
                    gaussian_kl_units, free_bits_kl,
                          bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
+from .data import check_bool, check_number
 
 # %% auto #0
 __all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model',
@@ -30,6 +31,18 @@ def dataclass_from_dict(cls, d: dict):
     unknown = set(d) - known
     if unknown: raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known fields: {sorted(known)}")
     return cls(**d)
+
+# %% ../nbs/04_tvae.ipynb #c7ee5e61
+def _check_config_types(cfg) -> None:
+    "Checks of `TVAEConfig` fields that stand alone: booleans are booleans, numbers are finite, shapes are positive ints."
+    check_bool("TVAEConfig.shift", cfg.shift); check_bool("TVAEConfig.learn_mu", cfg.learn_mu)
+    check_number("TVAEConfig.mu_init", cfg.mu_init); check_number("TVAEConfig.eps", cfg.eps, positive=True)
+    pos = lambda s, k: isinstance(s, (tuple, list)) and len(s) == k and all(
+        not isinstance(v, bool) and isinstance(v, int) and v >= 1 for v in s)
+    if not pos(cfg.x_shape, 3):
+        raise ValueError(f"TVAEConfig.x_shape={cfg.x_shape!r} is invalid: expected (C, H, W), three positive ints")
+    if cfg.hidden is not None and not pos(cfg.hidden, 2):
+        raise ValueError(f"TVAEConfig.hidden={cfg.hidden!r} is invalid: expected None or two positive ints (h1, h2)")
 
 # %% ../nbs/04_tvae.ipynb #2ab310a7
 @dataclass
@@ -53,6 +66,7 @@ class TVAEConfig:
     def n(self) -> int: return self.n_caps * self.cap_dim
 
     def __post_init__(self):
+        _check_config_types(self)
         self.x_shape, self.hidden = tuple(self.x_shape), (tuple(self.hidden) if self.hidden is not None else None)
         def bad(name, expected): raise ValueError(f"TVAEConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
         if self.model not in ("vae", "tvae"): bad("model", "'vae' or 'tvae'")
@@ -102,6 +116,14 @@ def make_topography(cfg: TVAEConfig) -> nn.Module:
     "The topography W a config describes."
     if cfg.topography == "torus": return TorusTopography(cfg.n, cfg.K)
     return CapsuleTopography(cfg.n_caps, cfg.cap_dim, cfg.L, cfg.K, cfg.shift)
+
+# %% ../nbs/04_tvae.ipynb #ee18dd2d
+def _check_pixels(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    "Check that `x` holds pixel intensities in [0, 1] (no NaN), what the Bernoulli likelihood is defined on; return it."
+    if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError(f"{name} must hold pixel intensities in [0, 1] (the Bernoulli likelihood); got values in "
+                         f"[{x.min().item():.3g}, {x.max().item():.3g}]{' and NaN' if torch.isnan(x).any() else ''}")
+    return x
 
 # %% ../nbs/04_tvae.ipynb #d78c9b7b
 class TVAE(nn.Module):
@@ -171,7 +193,7 @@ class TVAE(nn.Module):
 
     def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> TVAELoss:
         "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit KLs in `.loss`."
-        out = self(x)
+        out = self(_check_pixels(x))
         B = x.shape[0]
         recon = -bernoulli_log_lik(out.logits, x).reshape(B, -1).sum(-1)          # (B,)
         klz, klu = gaussian_kl_units(out.mu_z, out.logvar_z), gaussian_kl_units(out.mu_u, out.logvar_u)   # (B, [S,] n)
@@ -181,7 +203,7 @@ class TVAE(nn.Module):
 
     def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
         "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K joint samples: (K, B) summed over frames, or (K, B, S)."
-        xs, _ = self._seq(x)
+        xs, _ = self._seq(_check_pixels(x))
         mz, lz = self.z_encoder(xs); mu_, lu = self.u_encoder(xs)              # (B, S, n)
         noise = lambda m: torch.randn((K, *m.shape), device=m.device, dtype=m.dtype)
         z = mz + (0.5 * lz).exp() * noise(mz)                                  # (K, B, S, n)
@@ -210,6 +232,12 @@ class SeqVAE(VAE):
         return self.encode(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: return self.decoder(z)
+
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
+        "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]."
+        return super().loss(_check_pixels(x), kl_weight)
+
+    def log_weights(self, x: torch.Tensor, K: int) -> torch.Tensor: return super().log_weights(_check_pixels(x), K)
 
 # %% ../nbs/04_tvae.ipynb #7983a56f
 def make_model(cfg: TVAEConfig, seed: int | None = None) -> nn.Module:

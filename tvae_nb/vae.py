@@ -142,7 +142,8 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
 @torch.no_grad()
 def importance_log_px(model: nn.Module, x: torch.Tensor, K: int = 100, chunk: int = 50) -> torch.Tensor:
     "Importance-sampled log p(x) per example `(B,)` with K samples of the model's encoder(s) as the proposal."
-    if not isinstance(K, int) or K < 1: raise ValueError(f"K must be an int >= 1, got {K!r}")
+    for name, v in (("K", K), ("chunk", chunk)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be an int >= 1, got {name}={v!r}")
     lw = torch.cat([model.log_weights(x, min(chunk, K - i)) for i in range(0, K, chunk)])   # (K, B)
     return log_mean_exp(lw, dim=0)
 

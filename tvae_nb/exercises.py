@@ -1,4 +1,4 @@
-"""One checker per "Your turn" exercise of chapters 1-9: run the learner's code on fixed inputs against a reference and say PASS, or FAIL with a hint
+"""One checker per "Your turn" exercise of chapters 1-9: run the learner's code on fresh random inputs, watch that it does not call the library function it replaces, and say PASS, or FAIL with a hint
 
 Docs: https://tvae-nb.github.io/tvae_nb/exercises.html.md"""
 
@@ -6,26 +6,30 @@ Docs: https://tvae-nb.github.io/tvae_nb/exercises.html.md"""
 
 # %% ../nbs/11_exercises.ipynb #3df6270c
 from __future__ import annotations
-import functools, math
+import functools, inspect, math, sys, types
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .vae import gaussian_kl, log_mean_exp
+from .vae import gaussian_kl, log_mean_exp, importance_log_px
 from .train import kl_warmup
-from .topography import (student_t_cdf, ring_energy, torus_energy, capsule_energy, TorusTopography,
-                                student_t_latent)
-from .tvae import neighbour_agreement
+from .data import transform_params
+from . import topography as _topo
+from .topography import student_t_cdf, capsule_energy, TorusTopography, CapsuleTopography, student_t_latent
+from .tvae import TVAE, neighbour_agreement
 from .metrics import equivariance_error, invariance_error
+from .dsprites import capsule_offsets, capcorr, pearson
+from .experiments import rng_state, set_rng_state, save_checkpoint
 
 # %% auto #0
 __all__ = ['CHECKERS', 'CheckResult', 'checker', 'check_clockwise_theta', 'check_composed_phase', 'check_translation', 'check_kl',
            'check_log_mean_exp', 'check_kl_warmup', 'check_sup_distance', 'check_ring_energy', 'check_plus_energy',
            'check_fft_energy', 'check_latent', 'check_deterministic_code', 'check_neighbour_agreement',
-           'check_impulse_response', 'open_time_energy_reference', 'check_open_time_energy', 'check_invariance_error',
-           'check_roll_prediction', 'check_flat_capsules', 'check_equivariance_error', 'check_homography_points',
-           'check_cycle_angles', 'check_capsule_offset', 'check_pearson', 'check_atomic_save', 'check_rng_roundtrip']
+           'check_impulse_response', 'check_open_time_energy', 'check_invariance_error', 'check_roll_prediction',
+           'check_flat_capsules', 'check_equivariance_error', 'check_homography_points', 'check_cycle_angles',
+           'check_capsule_offset', 'check_pearson', 'check_atomic_save', 'check_rng_roundtrip']
 
 # %% ../nbs/11_exercises.ipynb #f1520e3c
 @dataclass
@@ -38,22 +42,84 @@ class CheckResult:
     def __repr__(self) -> str: return self.message
 
 # %% ../nbs/11_exercises.ipynb #2d1a85e0
-def checker(title: str):
-    "Decorator: turn `test(answer, ...) -> (ok, detail)` into a checker that handles `None`, exceptions and printing."
+def _fresh() -> torch.Generator:
+    "A generator seeded from the operating system's entropy: new inputs on every call, so no answer can be hard-coded."
+    g = torch.Generator(); g.seed()
+    return g
+
+def _pick(g: torch.Generator, lo: int, hi: int) -> int:
+    "A random int in [lo, hi] from `g`."
+    return int(torch.randint(lo, hi + 1, (1,), generator=g))
+
+def _odd(g: torch.Generator, hi: int) -> int:
+    "A random odd window width in [1, hi] (hi >= 1) from `g`."
+    return 2 * _pick(g, 0, (hi - 1) // 2) + 1
+
+def _codes(fns) -> dict:
+    "Map the code objects of Python functions `fns` (and of functions nested in them) to the function's name."
+    out = {}
+    def add(code, name):
+        out[code] = name
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType): add(c, name)
+    for fn in fns:
+        fn = inspect.unwrap(getattr(fn, "__func__", fn))
+        if hasattr(fn, "__code__"): add(fn.__code__, getattr(fn, "__qualname__", fn.__name__))
+    return out
+
+class _Spy:
+    "Records, while learner code runs, which `watch`ed functions it calls (however it reached them) and whether an FFT ran."
+    def __init__(self, watch=()):
+        self.codes = _codes(watch)
+        self.builtins = {id(w): w.__name__ for w in watch if not hasattr(inspect.unwrap(w), "__code__")}
+        self.called, self.fft = [], False
+
+    def _hook(self, frame, event, arg):
+        if event == "call":
+            name = self.codes.get(frame.f_code)
+            if name and name not in self.called: self.called.append(name)
+            if frame.f_globals.get("__name__", "").startswith(("numpy.fft", "scipy.fft")): self.fft = True
+        elif event == "c_call":
+            if getattr(arg, "__module__", None) == "torch._C._fft": self.fft = True
+            name = self.builtins.get(id(arg))
+            if name and name not in self.called: self.called.append(name)
+
+    def wrap(self, fn):
+        "`fn` run under the spy; a function it returns (a schedule) is watched too. Values pass through unchanged."
+        if not callable(fn) or isinstance(fn, (torch.Tensor, type)): return fn
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            old = sys.getprofile()
+            sys.setprofile(self._hook)
+            try: out = fn(*args, **kwargs)
+            finally: sys.setprofile(old)
+            return self.wrap(out)
+        run.spy = self
+        return run
+
+def checker(title: str, watch=()):
+    "Decorator: turn `test(answer) -> (ok, detail)` into a checker that handles `None`, exceptions, printing, and calls of `watch`ed functions."
     def deco(test):
         @functools.wraps(test)
         def check(answer, *args, verbose: bool = True, **kwargs) -> CheckResult:
             if answer is None or answer is Ellipsis:
                 res = CheckResult(False, f"NOT ATTEMPTED: {title}: replace `None` with your answer and run the cell again.", False)
             else:
-                try: ok, detail = test(answer, *args, **kwargs)
+                spy = _Spy(watch)
+                wrapped = tuple(map(spy.wrap, answer)) if isinstance(answer, tuple) else spy.wrap(answer)
+                try: ok, detail = test(wrapped, *args, **kwargs)
                 except Exception as e:
                     ok, detail = False, (f"your code raised {type(e).__name__}: {e}. Hint: run it on a small input and "
                                          f"compare shapes with the task's description.")
+                if spy.called:
+                    names = ", ".join(f"`{n}`" for n in spy.called)
+                    ok, detail = False, (f"your code called {names}, which already does what this exercise asks you to "
+                                         f"write. Hint: build it yourself from the formula in the task (tensor operations "
+                                         f"such as torch.roll are fine); the checker watches for that call.")
                 res = CheckResult(bool(ok), f"{'PASS' if ok else 'FAIL'}: {title}: {detail}")
             if verbose: print(res.message)
             return res
-        check.title = title
+        check.title, check.watch = title, tuple(watch)
         return check
     return deco
 
@@ -72,26 +138,29 @@ def check_clockwise_theta(theta):
     "Check a 2x3 `affine_grid` matrix `theta` that rotates images clockwise by 90°, like `torch.rot90(x, -1, (-2, -1))`."
     theta = torch.as_tensor(theta, dtype=torch.float32)
     if theta.numel() != 6: return False, f"theta must have 6 entries (2×3), got shape {tuple(theta.shape)}."
-    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    out = _warp(x, theta)
-    if _close(out, torch.rot90(x, -1, (-2, -1)), 1e-3): return True, "your matrix turns images clockwise by 90°."
-    if _close(out, torch.rot90(x, 1, (-2, -1)), 1e-3):
-        return False, ("your matrix rotates counter-clockwise. Hint: theta maps an output pixel to the input pixel it "
-                       "samples, so it is the *inverse* rotation; on a screen y points down.")
-    return False, "the warped images do not match torch.rot90(x, -1). Hint: a 90° rotation matrix has only 0 and ±1 entries."
+    g = _fresh()
+    for side in (28, _pick(g, 8, 40)):                                   # fresh images of two sizes
+        x = torch.rand(_pick(g, 1, 4), 1, side, side, generator=g)
+        out = _warp(x, theta)
+        if _close(out, torch.rot90(x, -1, (-2, -1)), 1e-3): continue
+        if _close(out, torch.rot90(x, 1, (-2, -1)), 1e-3):
+            return False, ("your matrix rotates counter-clockwise. Hint: theta maps an output pixel to the input pixel it "
+                           "samples, so it is the *inverse* rotation; on a screen y points down.")
+        return False, "the warped images are not turned clockwise by 90°. Hint: a 90° rotation matrix has only 0 and ±1 entries."
+    return True, "your matrix turns images clockwise by 90°."
 
 # %% ../nbs/11_exercises.ipynb #f1755983
 @checker("ch.1, the group (composing two rotations)")
 def check_composed_phase(f):
     "Check `f(p, q, S)`: the phase of 'rotate by phase p, then by phase q' in a cycle of S steps."
-    for S in (18, 12):
+    for S in (18, 12, _pick(_fresh(), 2, 40)):
         for p in range(S):
             for q in range(S):
                 got = f(p, q, S)
                 if int(got) != (p + q) % S:
                     hint = ("phases live in the cyclic group Z_S: wrap around with `% S`."
                             if int(got) == p + q else "composing rotations adds their angles.")
-                    return False, f"f({p}, {q}, {S}) = {got}, expected {(p + q) % S}. Hint: {hint}"
+                    return False, f"f({p}, {q}, {S}) = {got} is not the composed phase. Hint: {hint}"
     return True, (f"phase 5 then phase 16 is phase {f(5, 16, 18)} (closure: the composition is again a rotation of "
                   f"the cycle; Z_18 is cyclic).")
 
@@ -99,176 +168,245 @@ def check_composed_phase(f):
 @checker("ch.1, a new transform (cyclic horizontal translation)")
 def check_translation(f):
     "Check `f(images, seq_len)`: frame l is `images` rolled right by l*W/S pixels; ValueError when W is not a multiple of S."
-    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
-    for S in (4, 7, 14, 28):
-        got = f(x, S)
-        ref = torch.stack([torch.roll(x, l * (28 // S), dims=-1) for l in range(S)], 1)   # (B, S, 1, H, W)
-        if tuple(got.shape) != tuple(ref.shape): return False, f"f(x, {S}) has shape {tuple(got.shape)}, expected {tuple(ref.shape)} (B, S, C, H, W)."
-        if not _close(got, ref):
-            wrong_dim = torch.stack([torch.roll(x, l * (28 // S), dims=-2) for l in range(S)], 1)
-            hint = ("you shifted vertically; a horizontal shift rolls the last dimension (dims=-1)." if _close(got, wrong_dim)
-                    else "frame l should be torch.roll(images, l * (W // S), dims=-1).")
-            return False, f"f(x, {S}) differs from the reference. Hint: {hint}"
-    try: f(x, 18)
+    g = _fresh()
+    for W in (28, 12 * _pick(g, 1, 3)):
+        x = torch.rand(_pick(g, 1, 3), _pick(g, 1, 3), _pick(g, 8, 30), W, generator=g)      # (B, C, H, W), H != W mostly
+        divisors = [S for S in range(2, W + 1) if W % S == 0]
+        for S in (divisors[_pick(g, 0, len(divisors) - 1)], W // 2, W):
+            got = f(x, S)
+            ref = torch.stack([torch.roll(x, l * (W // S), dims=-1) for l in range(S)], 1)   # (B, S, C, H, W)
+            if tuple(got.shape) != tuple(ref.shape):
+                return False, f"f(x, {S}) for x of shape {tuple(x.shape)} has shape {tuple(got.shape)}; it should be (B, S, C, H, W)."
+            if not _close(got, ref):
+                wrong_dim = torch.stack([torch.roll(x, l * (W // S), dims=-2) for l in range(S)], 1)
+                hint = ("you shifted vertically; a horizontal shift rolls the last dimension (dims=-1)." if _close(got, wrong_dim)
+                        else "frame l should be torch.roll(images, l * (W // S), dims=-1).")
+                return False, f"f(x, {S}) with W = {W} is not the sequence of rolls. Hint: {hint}"
+    bad = [S for S in range(2, W) if W % S][_pick(g, 0, 3)]
+    try: f(x, bad)
     except ValueError: return True, "frames are cyclic rolls, and S that does not divide W is refused."
-    return False, ("f(x, 18) should raise ValueError: with W = 28 and S = 18 the shift per frame is not a whole number "
-                   "of pixels, so S frames do not come back to the start. Hint: check `W % seq_len`.")
+    return False, (f"f(x, {bad}) should raise ValueError: with W = {W} and S = {bad} the shift per frame is not a whole "
+                   "number of pixels, so S frames do not come back to the start. Hint: check `W % seq_len`.")
 
 # %% ../nbs/11_exercises.ipynb #3286c51b
-@checker("ch.2, the KL term")
+@checker("ch.2, the KL term", watch=[gaussian_kl, torch.distributions.kl_divergence])
 def check_kl(f):
     "Check `f(mu, logvar)` = KL(N(mu, exp(logvar)) || N(0, I)), summed over the last dimension."
-    g = torch.Generator().manual_seed(3)
-    mu, logvar = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
-    got, ref = f(mu, logvar), gaussian_kl(mu, logvar)
-    if _close(got, ref): return True, "matches gaussian_kl, and KL(q||p) >= 0."
-    got = torch.as_tensor(got)
-    if got.shape == ref.shape and _close(-got, ref):
-        return False, ("your KL has the wrong sign (it is negative). Hint: KL = 0.5 Σ (mu² + σ² − 1 − log σ²) >= 0; "
-                       "with the wrong sign training would *reward* moving q away from the prior.")
-    if got.shape != ref.shape: return False, f"shape {tuple(got.shape)}, expected {tuple(ref.shape)}. Hint: sum over the last dimension only."
-    if _close(got, 2 * ref) or _close(2 * got, ref): return False, "off by a factor 2. Hint: KL = 0.5 Σ (...)."
-    return False, "does not match gaussian_kl. Hint: σ² = exp(logvar); KL = 0.5 Σ (mu² + exp(logvar) − 1 − logvar)."
+    g = _fresh()
+    for shape in ((_pick(g, 2, 9), _pick(g, 2, 9)), (_pick(g, 1, 4), _pick(g, 2, 5), _pick(g, 2, 9))):
+        mu, logvar = 2 * torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        got, ref = f(mu, logvar), gaussian_kl(mu, logvar)
+        if _close(got, ref): continue
+        got = torch.as_tensor(got)
+        if got.shape == ref.shape and _close(-got, ref):
+            return False, ("your KL has the wrong sign (it is negative). Hint: KL = 0.5 Σ (mu² + σ² − 1 − log σ²) >= 0; "
+                           "with the wrong sign training would *reward* moving q away from the prior.")
+        if got.shape != ref.shape:
+            return False, f"for inputs of shape {tuple(shape)} you returned shape {tuple(got.shape)}. Hint: sum over the last dimension only."
+        if _close(got, 2 * ref) or _close(2 * got, ref): return False, "off by a factor 2. Hint: KL = 0.5 Σ (...)."
+        return False, "does not match the KL. Hint: σ² = exp(logvar); KL = 0.5 Σ (mu² + exp(logvar) − 1 − logvar)."
+    return True, "matches the Gaussian KL on fresh inputs of two shapes, and KL(q||p) >= 0."
 
 # %% ../nbs/11_exercises.ipynb #bdcb828b
-@checker("ch.2, the importance-sampling estimator (log-mean-exp)")
+@checker("ch.2, the importance-sampling estimator (log-mean-exp)", watch=[log_mean_exp, importance_log_px])
 def check_log_mean_exp(f):
     "Check `f(log_w)`: log p(x) ≈ log (1/K) Σ_k exp(log_w[k]) for log-weights `log_w` (K, B), stable for large |log_w|."
-    g = torch.Generator().manual_seed(4)
-    K = 100
-    lw = torch.randn(K, 6, generator=g) - 300.0                                 # realistic magnitudes: exp underflows
-    got, ref = torch.as_tensor(f(lw)), log_mean_exp(lw, 0)
-    if _close(got, ref): return True, "matches logsumexp − log K, also at log-weights near −300."
-    if got.shape == ref.shape and _close(got - math.log(K), ref):
-        return False, (f"you forgot − log K: your estimate is {math.log(K):.2f} nats too high for K = {K}. Hint: it is the "
-                       "log of a *mean*, log Σ exp − log K.")
-    if got.shape == ref.shape and not torch.isfinite(got).all():
-        return False, "your estimate is not finite for log-weights near −300. Hint: use torch.logsumexp, not log(exp(...).mean())."
-    return False, f"does not match (shape {tuple(got.shape)}, expected {tuple(ref.shape)}). Hint: reduce over dim 0, the K samples."
+    g = _fresh()
+    for K, B in ((_pick(g, 50, 200), _pick(g, 2, 8)), (_pick(g, 2, 20), 1)):
+        lw = 3 * torch.randn(K, B, generator=g) - _pick(g, 200, 400)                # float32: exp underflows
+        ref = torch.logsumexp(lw, 0) - math.log(K)
+        got = torch.as_tensor(f(lw))
+        if _close(got, ref): continue
+        if got.shape == ref.shape and _close(got - math.log(K), ref):
+            return False, (f"you forgot − log K: your estimate is log K nats too high (K = {K} samples here). Hint: it is "
+                           "the log of a *mean*, log Σ exp − log K.")
+        if got.shape == ref.shape and not torch.isfinite(got).all():
+            return False, "your estimate is not finite for log-weights of a few hundred nats below 0. Hint: use torch.logsumexp, not log(exp(...).mean())."
+        if got.shape != ref.shape:
+            return False, f"for log_w of shape ({K}, {B}) you returned shape {tuple(got.shape)}. Hint: reduce over dim 0, the K samples."
+        return False, "does not match log-mean-exp. Hint: torch.logsumexp(log_w, 0) − log K."
+    return True, "matches logsumexp − log K on fresh log-weights far below 0, for two sample sizes K."
 
 # %% ../nbs/11_exercises.ipynb #60e1093f
-@checker("ch.2, KL warm-up schedule")
+@checker("ch.2, KL warm-up schedule", watch=[kl_warmup])
 def check_kl_warmup(f):
     "Check `f(steps)` -> schedule(step): a KL weight rising linearly from 0 to 1 over `steps` steps, then 1."
-    for steps in (1, 10, 2000):
-        sched, ref = f(steps), kl_warmup(steps)
-        for s in (0, 1, steps // 2, steps - 1, steps, 3 * steps):
-            if abs(float(sched(s)) - ref(s)) > 1e-9:
+    g = _fresh()
+    for steps in (1, _pick(g, 5, 60), _pick(g, 500, 3000)):
+        sched = f(steps)
+        for s in (0, 1, _pick(g, 0, steps), steps // 2, steps - 1, steps, _pick(g, steps, 5 * steps), 3 * steps):
+            if not _close(float(sched(s)), min(1.0, s / steps), 1e-9):
                 hint = "clamp at 1 after the warm-up." if s > steps else "the weight at step s is s / steps."
-                return False, f"with steps={steps}, weight at step {s} is {float(sched(s))}, expected {ref(s)}. Hint: {hint}"
-    return True, "weight s/steps during warm-up, then 1."
+                return False, f"with steps={steps}, your weight at step {s} is wrong. Hint: {hint}"
+    return True, "weight s/steps during warm-up, then 1, for fresh warm-up lengths."
 
 # %% ../nbs/11_exercises.ipynb #cad93ddf
 @checker("ch.3, the Gaussian limit")
 def check_sup_distance(f):
     "Check `f(nu)` = sup_x |F_t(nu)(x) − Φ(x)|, the largest gap between the Student-t and standard normal CDFs."
     xs = torch.linspace(-10, 10, 20001, dtype=torch.float64)
-    ref = lambda nu: (student_t_cdf(xs, nu) - 0.5 * (1 + torch.erf(xs / math.sqrt(2)))).abs().max().item()
-    bad = [nu for nu in (1, 3, 10, 30) if abs(float(f(nu)) - ref(nu)) > 1e-3]
-    if not bad: return True, "sup distance matches at ν = 1, 3, 10, 30."
-    return False, (f"wrong at ν = {bad[0]} (got {float(f(bad[0])):.4f}, expected {ref(bad[0]):.4f}). Hint: evaluate "
-                   "student_t_cdf and the Gaussian CDF on a fine grid (e.g. 20,001 points on [-10, 10]) and take the largest gap.")
+    g = _fresh()
+    for nu in (_pick(g, 1, 3), _pick(g, 4, 12), _pick(g, 13, 60)):
+        ref = (student_t_cdf(xs, nu) - 0.5 * (1 + torch.erf(xs / math.sqrt(2)))).abs().max().item()
+        if not _close(float(f(nu)), ref, 1e-3):
+            return False, (f"wrong at ν = {nu}. Hint: evaluate student_t_cdf and the Gaussian CDF on a fine grid (e.g. "
+                           "20,001 points on [-10, 10]) and take the largest absolute gap.")
+    return True, "the sup distance matches for fresh ν, small and large."
 
 # %% ../nbs/11_exercises.ipynb #23ae2746
-@checker("ch.3, a circular ring window")
+_WINDOW_OPS = [_topo.ring_energy, _topo.torus_energy, _topo.capsule_energy, _topo._window_sum, _topo._window_sum_fwd,
+               TorusTopography.forward, CapsuleTopography.forward]
+
+@checker("ch.3, a circular ring window", watch=_WINDOW_OPS)
 def check_ring_energy(f):
     "Check `f(u2, K)`: the circular window sum of width K (odd) along the last dim, like `ring_energy`."
-    x = torch.rand(3, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    for K in (1, 3, 5, 9):
-        got, ref = f(x, K), ring_energy(x, K)
-        if not _close(got, ref):
-            pad = F.conv1d(F.pad(x[:, None], ((K - 1) // 2,) * 2), torch.ones(1, 1, K, dtype=x.dtype))[:, 0]
+    g = _fresh()
+    for shape in ((_pick(g, 1, 4), _pick(g, 5, 12)), (_pick(g, 1, 3), _pick(g, 1, 3), _pick(g, 3, 12))):
+        x = torch.rand(shape, dtype=torch.float64, generator=g)
+        D = shape[-1]
+        for K in sorted({1, 3, _odd(g, D), D - 1 + D % 2}):
+            h = (K - 1) // 2
+            ref = sum(torch.roll(x, k, dims=-1) for k in range(-h, h + 1))             # circular window sum
+            got = f(x, K)
+            if _close(got, ref): continue
+            pad = F.conv1d(F.pad(x.reshape(-1, 1, D), (h, h)), torch.ones(1, 1, K, dtype=x.dtype)).reshape(shape)
             if _close(got, pad):
                 return False, (f"K={K}: the units at both ends lose part of their window. Hint: the ring has no "
                                "boundary: wrap indices with `% D` or use torch.roll instead of zero padding.")
-            return False, f"K={K}: does not match ring_energy. Hint: v[d] = Σ_(k=-(K-1)/2)^((K-1)/2) u2[(d + k) mod D]."
-    return True, "circular window sums match ring_energy for K = 1, 3, 5, 9."
+            return False, f"K={K}, u2 of shape {tuple(shape)}: not the circular window sum. Hint: v[d] = Σ_(k=-(K-1)/2)^((K-1)/2) u2[(d + k) mod D]."
+    return True, "circular window sums match on fresh inputs of two shapes and several widths K."
 
 # %% ../nbs/11_exercises.ipynb #224160ce
 @checker("ch.3, a plus-shaped neighbourhood")
 def check_plus_energy(f):
     "Check `f(u2)`: plus-shaped (centre + 4 direct neighbours) circular window sum on a 6x6 torus, u2 (..., 36)."
-    side = 6; x = torch.rand(3, side * side, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    side = 6
     i = torch.arange(side * side)
     dr, dc = (i[:, None] // side - i[None, :] // side) % side, (i[:, None] % side - i[None, :] % side) % side
     dr, dc = torch.minimum(dr, side - dr), torch.minimum(dc, side - dc)
     Wp = ((dr + dc) <= 1).double()                                          # centre and the 4 direct neighbours
-    if _close(f(x), x @ Wp.T): return True, "matches the plus-shaped window on the torus."
-    return False, "does not match. Hint: reshape to (..., 6, 6) and add torch.roll by ±1 along each axis to the centre."
+    g = _fresh()
+    for lead in ((_pick(g, 1, 4),), (_pick(g, 1, 3), _pick(g, 1, 3))):
+        x = torch.rand(*lead, side * side, dtype=torch.float64, generator=g)
+        if not _close(f(x), x @ Wp.T):
+            return False, (f"u2 of shape {tuple(x.shape)}: not the plus-shaped window sum. Hint: reshape to (..., 6, 6) "
+                           "and add torch.roll by ±1 along each axis to the centre.")
+    return True, "matches the plus-shaped window on the torus, on fresh inputs of two shapes."
 
 # %% ../nbs/11_exercises.ipynb #19c0daf3
-@checker("ch.3, one FFT instead of gathers")
+@checker("ch.3, one FFT instead of gathers", watch=_WINDOW_OPS)
 def check_fft_energy(f):
-    "Check `f(u2, L, K, shift)`: equals `capsule_energy` and is never negative."
-    x = torch.rand(2, 9, 3, 7, dtype=torch.float32, generator=torch.Generator().manual_seed(7))
-    for L, K, s in ((1, 3, True), (5, 3, True), (9, 7, True), (5, 3, False)):
-        got = f(x, L, K, s)
-        if not (_close(got, capsule_energy(x, L, K, s), 1e-4) and (torch.as_tensor(got) >= 0).all()):
-            return False, (f"L={L}, K={K}, shift={s} does not match capsule_energy (or has negative entries). Hint: build "
-                           "the kernel on an (S, D) grid with ones at (δ mod S, (σδ + k) mod D), correlate with "
-                           "irfft2(rfft2(u2) * conj(rfft2(kernel))) over dims (1, 3), and clamp at 0.")
-    return True, "matches capsule_energy for shifting and non-shifting windows, and is non-negative."
+    "Check `f(u2, L, K, shift)`: equals `capsule_energy`, is never negative, and is computed with an FFT."
+    g = _fresh()
+    shapes = ((_pick(g, 1, 3), _pick(g, 5, 12), _pick(g, 1, 3), _pick(g, 5, 9)), (1, _pick(g, 3, 18), 4, _pick(g, 3, 18)))
+    for B, S, C, D in shapes:
+        x = torch.rand(B, S, C, D, generator=g)
+        x = x * (torch.rand(B, S, C, D, generator=g) < 0.3)                     # sparse: many exact zeros in v
+        Lr = lambda: 3 + 2 * _pick(g, 0, (S - 3) // 2)                            # odd, 3 <= L <= S
+        for L, K, s in ((1, _odd(g, D), True), (Lr(), _odd(g, D - 1), True), (Lr(), _odd(g, D), False)):   # K < D: σ matters
+            got = f(x, L, K, s)
+            if not (_close(got, capsule_energy(x, L, K, s), 1e-3) and (torch.as_tensor(got) >= 0).all()):
+                return False, (f"u2 {(B, S, C, D)}, L={L}, K={K}, shift={s}: does not match the capsule energy (or has "
+                               "negative entries). Hint: build the kernel on an (S, D) grid with ones at "
+                               "(δ mod S, (σδ + k) mod D), correlate with irfft2(rfft2(u2) * conj(rfft2(kernel))) over "
+                               "dims (1, 3), and clamp at 0.")
+    if not f.spy.fft:
+        return False, ("the values are right, but no FFT ran. Hint: the exercise is one circular convolution with torch.fft "
+                       "(rfft2 / irfft2 over dims (1, 3)) instead of gathers or loops.")
+    return True, "matches the capsule energy for shifting and non-shifting windows on fresh inputs, non-negative, with an FFT."
 
 # %% ../nbs/11_exercises.ipynb #83b74b45
-def _torus_inputs(seed: int):
-    g = torch.Generator().manual_seed(seed)
-    W = TorusTopography(36, 3)
-    return g, W
+def _torus_inputs(g: torch.Generator, ndim: int):
+    "A fresh torus topography W (side 3 to 6, K = 1 or 3) and an input shape (..., side²) of `ndim` dims."
+    side = _pick(g, 3, 6)
+    lead = [_pick(g, 1, 4) for _ in range(ndim - 1)]
+    return TorusTopography(side * side, _odd(g, 3)), (*lead, side * side)
 
-@checker("ch.4, the latent t = (z − μ)/√(W u² + ε)")
+@checker("ch.4, the latent t = (z − μ)/√(W u² + ε)", watch=[student_t_latent, TVAE.latent, TVAE.encode])
 def check_latent(f):
     "Check `f(z, u, mu, W, eps)` = (z − mu) / sqrt(W(u²) + eps) for a topography callable `W`."
-    g, W = _torus_inputs(8)
-    z, u = torch.randn(4, 36, generator=g), torch.randn(4, 36, generator=g)
-    got, ref = f(z, u, 3.0, W, 1e-6), student_t_latent(z, W(u.square()), 3.0, 1e-6)
-    if _close(got, ref, 1e-3): return True, "matches (z − μ)/√(W u² + ε)."
-    with torch.no_grad(): on_u = (z - 3.0) / torch.sqrt(W(u) + 1e-6)
-    got = torch.as_tensor(got)
-    if got.shape == ref.shape and (not torch.isfinite(got).all() or _close(got, on_u, 1e-3)):
-        return False, ("you applied W to u instead of u². Hint: W sums *energies* u² ≥ 0; a window sum of signed u can be "
-                       "negative, and its square root is NaN (chapter 3's prior samples would not be Student-t).")
-    return False, "does not match. Hint: square u first, apply W, add ε, take the square root, divide (z − μ) by it."
+    g = _fresh()
+    for ndim, eps in ((2, 1e-6), (3, 0.1 + torch.rand(1, generator=g).item())):   # a large ε shows where it goes
+        W, shape = _torus_inputs(g, ndim)
+        z, u = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        mu = 30 * torch.rand(1, generator=g).item() + 1
+        ref = (z - mu) / torch.sqrt(W(u.square()) + eps)
+        got = f(z, u, mu, W, eps)
+        if _close(got, ref, 1e-3): continue
+        got = torch.as_tensor(got)
+        if got.shape != ref.shape: return False, f"for z and u of shape {tuple(shape)} you returned shape {tuple(got.shape)}."
+        with torch.no_grad(): on_u = (z - mu) / torch.sqrt(W(u) + eps)
+        if not torch.isfinite(got).all() or _close(got, on_u, 1e-3):
+            return False, ("you applied W to u instead of u². Hint: W sums *energies* u² ≥ 0; a window sum of signed u can be "
+                           "negative, and its square root is NaN (chapter 3's prior samples would not be Student-t).")
+        if _close(got, (z + mu) / torch.sqrt(W(u.square()) + eps), 1e-3):
+            return False, ("you added μ. Hint: this course subtracts it, t = (z − μ)/√(W u² + ε); the paper's code adds it, "
+                           "which gives the mirror image, but the checker follows the course's convention.")
+        if _close(got, (z - mu) / torch.sqrt(W(u.square())), 1e-3):
+            return False, "ε is missing. Hint: add ε inside the square root, √(W u² + ε), so an all-zero energy cannot divide by 0."
+        return False, "does not match. Hint: square u first, apply W, add ε, take the square root, divide (z − μ) by it."
+    return True, "matches (z − μ)/√(W u² + ε) on fresh tori, shapes, μ and ε."
 
 # %% ../nbs/11_exercises.ipynb #567c052b
-@checker("ch.4, a deterministic code from E_q[u²]")
+@checker("ch.4, a deterministic code from E_q[u²]", watch=[TVAE.encode, TVAE.encode_static])
 def check_deterministic_code(f):
     "Check `f(mu_z, mu_u, logvar_u, W, mu, eps)`: t built from the z mean and E_q[u²] = mu_u² + exp(logvar_u)."
-    g, W = _torus_inputs(9)
-    mz, mu_u = torch.randn(4, 36, generator=g), 0.05 * torch.randn(4, 36, generator=g)   # unused u units: mean ≈ 0
-    lu = torch.zeros(4, 36)                                                                 # ... and variance ≈ 1
-    got = torch.as_tensor(f(mz, mu_u, lu, W, 3.0, 1e-6))
-    ref = student_t_latent(mz, W(mu_u.square() + lu.exp()), 3.0, 1e-6)
-    if _close(got, ref, 1e-3): return True, "uses the z mean and E_q[u²] = μ_u² + σ_u²."
-    mean_only = student_t_latent(mz, W(mu_u.square()), 3.0, 1e-6)
-    if got.shape == ref.shape and _close(got, mean_only, 1e-3):
-        return False, (f"you plugged in the posterior mean of u: |t| reaches {mean_only.abs().max():.0f} where it should "
-                       f"be about {ref.abs().max():.1f}. Hint: units the model does not use have μ_u ≈ 0, so W μ_u² ≈ 0 and "
-                       "t explodes; use E_q[u²] = μ_u² + exp(logvar_u).")
-    return False, "does not match. Hint: t = (μ_z − μ) / √(W(μ_u² + exp(logvar_u)) + ε)."
+    g = _fresh()
+    for ndim in (2, 3):
+        W, shape = _torus_inputs(g, ndim)
+        mz = torch.randn(shape, generator=g)
+        used = torch.rand(shape, generator=g) < 0.5                                  # unused u units have mean ≈ 0
+        mu_u = torch.where(used, 2 * torch.randn(shape, generator=g), 0.01 * torch.randn(shape, generator=g))
+        lu = torch.where(used, -3 + torch.randn(shape, generator=g), 0.5 * torch.randn(shape, generator=g))   # σ² far from 1
+        mu, eps = 30 * torch.rand(1, generator=g).item() + 1, 1e-6
+        got = torch.as_tensor(f(mz, mu_u, lu, W, mu, eps))
+        code = lambda e_u2: (mz - mu) / torch.sqrt(W(e_u2) + eps)
+        if _close(got, code(mu_u.square() + lu.exp()), 1e-3): continue
+        if got.shape != mz.shape: return False, f"for inputs of shape {tuple(shape)} you returned shape {tuple(got.shape)}."
+        wrong = {"mean only": code(mu_u.square()), "sigma": code(mu_u.square() + (0.5 * lu).exp()),
+                 "sigma^4": code(mu_u.square() + (2 * lu).exp()), "one": code(mu_u.square() + 1)}
+        if _close(got, wrong["mean only"], 1e-3):
+            return False, ("you plugged in the posterior mean of u: for units the model does not use, μ_u ≈ 0, so W μ_u² ≈ 0 "
+                           "and |t| explodes. Hint: use E_q[u²] = μ_u² + exp(logvar_u).")
+        if _close(got, wrong["sigma"], 1e-3):
+            return False, "you added the standard deviation σ_u = exp(logvar_u / 2). Hint: E_q[u²] = μ_u² + σ_u², the *variance* exp(logvar_u)."
+        if _close(got, wrong["sigma^4"], 1e-3):
+            return False, "you added σ_u⁴ = exp(2 logvar_u). Hint: logvar_u is already log σ_u²; the variance is exp(logvar_u)."
+        if _close(got, wrong["one"], 1e-3):
+            return False, "you added 1 for the variance (the prior's, not the posterior's). Hint: the posterior variance is exp(logvar_u)."
+        return False, "does not match. Hint: t = (μ_z − μ) / √(W(μ_u² + exp(logvar_u)) + ε)."
+    return True, "uses the z mean and E_q[u²] = μ_u² + σ_u² (checked with posterior variances far from 1)."
 
 # %% ../nbs/11_exercises.ipynb #48fa08b1
-@checker("ch.4, neighbour agreement on the torus")
+@checker("ch.4, neighbour agreement on the torus", watch=[neighbour_agreement])
 def check_neighbour_agreement(f):
     "Check `f(preferred)`: the fraction of (right, down) torus-neighbour pairs of a (side, side) class map with the same class."
-    g = torch.Generator().manual_seed(10)
-    maps = [torch.randint(0, 3, (6, 6), generator=g), torch.randint(0, 10, (5, 5), generator=g),
-            torch.arange(4).repeat_interleave(2).repeat(8, 1)]                     # stripes: wrap-around pairs differ
+    g = _fresh()
+    w = _pick(g, 2, 3)                                                           # stripes w units wide
+    maps = [torch.randint(0, _pick(g, 2, 4), (_pick(g, 3, 5),) * 2, generator=g),
+            torch.randint(0, 10, (_pick(g, 6, 8),) * 2, generator=g),
+            torch.arange(3).repeat_interleave(w).repeat(3 * w, 1)]                   # stripes: wrap-around pairs differ
     for m in maps:
-        got, ref = float(f(m)), neighbour_agreement(m)[0]
-        if abs(got - ref) > 1e-6:
-            side = m.shape[0]
-            open_ = 0.5 * ((m[1:] == m[:-1]).float().mean() + (m[:, 1:] == m[:, :-1]).float().mean()).item()
-            hint = ("you left out the wrap-around pairs. Hint: on a torus the last row neighbours the first; compare with "
-                    "`preferred.roll(1, 0)` and `preferred.roll(1, 1)`." if abs(got - open_) < 1e-6
-                    else "average the fraction of equal right-neighbour pairs and equal down-neighbour pairs.")
-            return False, f"on a {side}×{side} map you got {got:.4f}, expected {ref:.4f}. {hint}"
-    return True, "matches neighbour_agreement, wrap-around pairs included."
+        ref = 0.5 * ((m == m.roll(1, 0)).double().mean() + (m == m.roll(1, 1)).double().mean())
+        got = float(f(m))
+        if _close(got, ref, 1e-6): continue
+        side = m.shape[0]
+        open_ = 0.5 * ((m[1:] == m[:-1]).double().mean() + (m[:, 1:] == m[:, :-1]).double().mean())
+        hint = ("you left out the wrap-around pairs. Hint: on a torus the last row neighbours the first; compare with "
+                "`preferred.roll(1, 0)` and `preferred.roll(1, 1)`." if _close(got, open_, 1e-6)
+                else "Hint: average the fraction of equal right-neighbour pairs and equal down-neighbour pairs.")
+        return False, f"wrong on a {side}×{side} map. {hint}"
+    return True, "matches on fresh maps, wrap-around pairs included."
 
 # %% ../nbs/11_exercises.ipynb #023d46f6
 @checker("ch.5, the impulse response of a shifting window")
 def check_impulse_response(f):
     "Check `f(S, D, L, K, shift)`: W applied to an impulse u² = 1 at (frame 0, unit 0), shape (S, D), like `capsule_energy`."
-    for S, D, L, K, s in ((9, 9, 7, 1, True), (9, 9, 3, 3, True), (8, 6, 5, 1, False)):
+    g = _fresh()
+    S1, S2 = _pick(g, 5, 12), _pick(g, 5, 12)
+    Lr = lambda S: 3 + 2 * _pick(g, 0, (S - 3) // 2)                                # odd, 3 <= L <= S
+    for S, D, L, K, s in ((S1, _pick(g, 5, 12), Lr(S1), 1, True), (S2, _pick(g, 5, 12), Lr(S2), 3, True),
+                          (S1, _pick(g, 5, 12), Lr(S1), _odd(g, 5), False)):
         imp = torch.zeros(1, S, 1, D); imp[0, 0, 0, 0] = 1
         ref = capsule_energy(imp, L, K, s)[0, :, 0]
         got = torch.as_tensor(f(S, D, L, K, s)).reshape(-1)
@@ -277,163 +415,211 @@ def check_impulse_response(f):
         if not _close(got, ref):
             flipped = ref.flip(1).roll(1, 1)                                        # unit d -> -d: the other diagonal
             hint = ("your diagonal runs the wrong way. Hint: v[l, d] sums u²[l + δ, d + σδ + k]; the impulse at (0, 0) is "
-                    "seen where l + δ ≡ 0 and d + σδ + k ≡ 0, i.e. d ≡ l − k." if _close(got, flipped)
+                    "seen where l + δ ≡ 0 and d + σδ + k ≡ 0, i.e. d ≡ σl − k." if _close(got, flipped)
                     else "apply capsule_energy (or the loops of chapter 3) to a one-hot u² of shape (1, S, 1, D).")
             return False, f"S={S}, D={D}, L={L}, K={K}, shift={s}: wrong response. {hint}"
     return True, "an impulse reaches L·K cells; with σ = 1 they lie on the diagonal d = l (mod D)."
 
 # %% ../nbs/11_exercises.ipynb #d4d3f96c
-def open_time_energy_reference(u2: torch.Tensor, L: int, K: int, shift: bool = True) -> torch.Tensor:
-    "Like `capsule_energy` for `u2` (B, S, C, D), but time does not wrap: frames outside [0, S) count as zero (D stays circular)."
-    B, S, C, D = u2.shape
-    h, sig = (L - 1) // 2, int(bool(shift))
-    v = torch.zeros_like(u2)
-    for dlt in range(-h, h + 1):
-        r = torch.roll(u2, shifts=(-dlt, -sig * dlt), dims=(1, 3))                       # r[l, d] = u2[l+δ, d+σδ]
-        keep = ((torch.arange(S) + dlt >= 0) & (torch.arange(S) + dlt < S)).to(u2)     # (S,): frame l+δ exists
-        v = v + keep[:, None, None] * ring_energy(r, K)
-    return v
-
 @checker("ch.5, non-circular time")
 def check_open_time_energy(f):
     "Check `f(u2, L, K, shift)`: the capsule energy with zero padding in time but a circular capsule dimension."
-    x = torch.rand(2, 7, 2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
-    for L, K, s in ((3, 3, True), (5, 1, True), (5, 3, False)):
-        got, ref = f(x, L, K, s), open_time_energy_reference(x, L, K, s)
-        if not _close(got, ref):
+    g = _fresh()
+    for B, S, C, D in ((_pick(g, 1, 3), _pick(g, 5, 10), _pick(g, 2, 3), _pick(g, 4, 9)), (1, _pick(g, 3, 12), 1, _pick(g, 3, 9))):
+        x = torch.rand(B, S, C, D, dtype=torch.float64, generator=g)
+        Lr = lambda: 3 + 2 * _pick(g, 0, (S - 3) // 2)                           # odd, 3 <= L <= S
+        for L, K, s in ((Lr(), _odd(g, D), True), (3, 1, True), (Lr(), _odd(g, D), False)):
+            # the reference: L zero frames on both sides make the circular window see nothing across the ends
+            pad = torch.zeros(B, L, C, D, dtype=x.dtype)
+            ref = capsule_energy(torch.cat([pad, x, pad], 1), L, K, s)[:, L:L + S]
+            got = f(x, L, K, s)
+            if _close(got, ref): continue
             if _close(got, capsule_energy(x, L, K, s)):
                 return False, ("your time axis still wraps around. Hint: the first and last (L−1)/2 frames must lose the "
                                "terms of frames before 0 and after S−1.")
-            return False, (f"L={L}, K={K}, shift={s}: does not match. Hint: only *time* is zero-padded; the capsule "
-                           "dimension stays circular (roll along D, mask along S).")
+            return False, (f"u2 {(B, S, C, D)}, L={L}, K={K}, shift={s}: does not match. Hint: only *time* is zero-padded; "
+                           "the capsule dimension stays circular (roll along D, mask along S).")
     return True, "only the first and last (L−1)/2 frames change; a cyclic transformation makes frame S−1 the neighbour of frame 0."
 
 # %% ../nbs/11_exercises.ipynb #9e7983e3
-@checker("ch.5, the invariance error by hand")
+_CAPSULE_METRICS = [equivariance_error, invariance_error]
+
+def _capsule_shapes(g: torch.Generator):
+    "Two fresh capsule-latent shapes (B, S, C, D)."
+    return ((_pick(g, 1, 4), _pick(g, 3, 8), _pick(g, 2, 3), _pick(g, 4, 8)), (_pick(g, 2, 5), _pick(g, 3, 6), 1, _pick(g, 5, 12)))
+
+def _capsule_latents(g: torch.Generator, shape, roll: int) -> torch.Tensor:
+    "Fresh latents (B, S, C, D): a pattern rolled by `roll` units per frame, plus noise, each capsule scaled at random."
+    B, S, C, D = shape
+    base = torch.randn(B, 1, C, D, generator=g)
+    moving = torch.cat([torch.roll(base, roll * l, -1) for l in range(S)], 1)          # (B, S, C, D)
+    scale = 0.2 + 3 * torch.rand(B, S, C, 1, generator=g)                            # normalising matters
+    return scale * (moving + 0.3 * torch.randn(shape, generator=g))
+
+def _pairwise_l1(tn: torch.Tensor, shifts) -> float:
+    "½ · 1/B · Σ_(s=1)^(S−1) Σ |roll(tn, shifts(s)) − tn| for normalised capsules tn (B, S, C, D)."
+    B, S = tn.shape[:2]
+    return 0.5 * sum((torch.roll(tn, *shifts(s)) - tn).abs().sum().item() for s in range(1, S)) / B
+
+@checker("ch.5, the invariance error by hand", watch=_CAPSULE_METRICS)
 def check_invariance_error(f):
-    "Check `f(t)` for capsules t (B, S, C, D) against `invariance_error(t)` (plain, not centered)."
-    t = torch.randn(3, 5, 2, 6, generator=torch.Generator().manual_seed(12))
-    got, ref = float(f(t)), invariance_error(t)
-    if abs(got - ref) < 1e-3 * max(1.0, abs(ref)): return True, f"{got:.3f} matches invariance_error."
-    unnorm = 0.5 * sum((torch.roll(t, s, 1) - t).abs().sum().item() for s in range(1, 5)) / 3
-    if abs(got - unnorm) < 1e-3 * unnorm:
-        return False, "you did not normalise each capsule. Hint: divide t by its L2 norm over D first, so only the pattern counts."
-    if abs(got - 2 * ref) < 1e-3 * ref: return False, "off by a factor 2. Hint: the sum over all ordered offsets counts each pair twice; multiply by 1/2."
-    return False, f"got {got:.3f}, expected {ref:.3f}. Hint: 1/2 · 1/B · Σ_(s=1)^(S−1) Σ |roll(t̂, s, dims=1) − t̂|."
+    "Check `f(t)` for capsules t (B, S, C, D) against the plain (not centered) invariance error."
+    g = _fresh()
+    for shape in _capsule_shapes(g):
+        t = _capsule_latents(g, shape, roll=0)                                         # nearly invariant
+        tn = t / t.norm(dim=-1, keepdim=True)
+        ref = _pairwise_l1(tn, lambda s: (s, 1))
+        got = float(f(t))
+        if _close(got, ref, 1e-3): continue
+        if _close(got, _pairwise_l1(t, lambda s: (s, 1)), 1e-3):
+            return False, "you did not normalise each capsule. Hint: divide t by its L2 norm over D first, so only the pattern counts."
+        if _close(got, 2 * ref, 1e-3): return False, "off by a factor 2. Hint: the sum over all ordered offsets counts each pair twice; multiply by 1/2."
+        return False, f"t of shape {tuple(shape)}: does not match. Hint: 1/2 · 1/B · Σ_(s=1)^(S−1) Σ |roll(t̂, s, dims=1) − t̂|."
+    return True, "matches the invariance error on fresh latents of two shapes."
 
 # %% ../nbs/11_exercises.ipynb #876e2b84
 @checker("ch.6, the roll direction")
 def check_roll_prediction(f):
     "Check `f(t0, k)`: frame 0's capsules t0 (..., C, D) moved to where frame k's capsules are, for a +1-per-frame roll."
-    t0 = torch.randn(4, 3, 8, generator=torch.Generator().manual_seed(13))
-    seq = torch.stack([torch.roll(t0, l, -1) for l in range(8)], 1)               # a perfectly equivariant sequence
-    for k in range(8):
-        got = f(t0, k)
-        if not _close(got, seq[:, k]):
-            if _close(got, torch.roll(t0, -k, -1)):
+    g = _fresh()
+    for shape in ((_pick(g, 1, 4), _pick(g, 1, 3), _pick(g, 4, 10)), (_pick(g, 1, 3), _pick(g, 4, 10))):
+        t0 = torch.randn(shape, generator=g)
+        D = shape[-1]
+        for k in range(2 * D):
+            got = f(t0, k)
+            if _close(got, torch.roll(t0, k, -1)): continue                        # frame k of a +1-per-frame roll
+            if D > 2 and _close(got, torch.roll(t0, -k, -1)):
                 return False, (f"k={k}: you rolled the wrong way. Hint: with σ = 1 the energy at frame l+1 is the energy at "
-                               "frame l rolled by +1 (COURSE §3: unit d + δ), so frame k is torch.roll(t0, +k, dims=-1).")
-            return False, f"k={k}: does not match. Hint: roll along the last (capsule) dimension, dims=-1."
+                               "frame l rolled by +1 (the window of frame l + δ sits at unit d + σδ), so frame k is "
+                               "torch.roll(t0, +k, dims=-1).")
+            return False, f"k={k}, t0 of shape {tuple(shape)}: does not match. Hint: roll along the last (capsule) dimension, dims=-1."
     return True, "torch.roll(t0, k, dims=-1) predicts frame k of a +1-per-frame capsule roll."
 
 # %% ../nbs/11_exercises.ipynb #1e58acbf
 @checker("ch.6, fool the plain metric")
 def check_flat_capsules(f):
     "Check `f(B, S, C, D)`: latents nearly flat over D that score ≈ 0 on plain E_eq but not on the centered E_eq."
-    t = torch.as_tensor(f(3, 6, 2, 6)).float()
-    if t.shape != (3, 6, 2, 6): return False, f"expected shape (3, 6, 2, 6), got {tuple(t.shape)}."
-    rand = torch.randn(3, 6, 2, 6, generator=torch.Generator().manual_seed(14))
-    plain, cent = equivariance_error(t), equivariance_error(t, centered=True)
-    p_r, c_r = equivariance_error(rand), equivariance_error(rand, centered=True)
-    if plain > 0.05 * p_r:
-        return False, f"plain E_eq is {plain:.2f} (random latents: {p_r:.2f}). Hint: make every capsule (almost) constant over D."
-    if cent < 0.5 * c_r:
-        return False, (f"centered E_eq is only {cent:.2f} (random: {c_r:.2f}). Hint: exactly flat capsules become all-zero "
-                       "after centering; add tiny noise (e.g. 1e-4 · randn) so the centered metric sees what is left.")
-    return True, f"plain E_eq {plain:.3f} looks perfect, centered E_eq {cent:.1f} (random {c_r:.1f}) is not fooled."
+    g = _fresh()
+    for shape in _capsule_shapes(g):
+        t = torch.as_tensor(f(*shape)).float()
+        if tuple(t.shape) != shape: return False, f"f{shape} returned shape {tuple(t.shape)}; it should be (B, S, C, D) = {shape}."
+        rand = torch.randn(shape, generator=g)
+        plain, cent = equivariance_error(t), equivariance_error(t, centered=True)
+        p_r, c_r = equivariance_error(rand), equivariance_error(rand, centered=True)
+        if plain > 0.05 * p_r:
+            return False, f"for shape {shape} the plain E_eq is not near 0. Hint: make every capsule (almost) constant over D."
+        if cent < 0.25 * c_r:
+            return False, (f"for shape {shape} the centered E_eq is small too. Hint: exactly flat capsules become all-zero "
+                           "after centering, and all-zero capsules score 0; add tiny noise (e.g. 1e-4 · randn) so the "
+                           "centered metric sees what is left.")
+    return True, "the plain E_eq looks perfect on your flat capsules, while the centered E_eq is as large as for random latents."
 
 # %% ../nbs/11_exercises.ipynb #9f0df70c
-@checker("ch.6, the equivariance error by hand")
+@checker("ch.6, the equivariance error by hand", watch=_CAPSULE_METRICS)
 def check_equivariance_error(f):
-    "Check `f(t)` for capsules t (B, S, C, D) against the plain `equivariance_error(t)`."
-    t = torch.randn(3, 5, 2, 5, generator=torch.Generator().manual_seed(15))
-    got, ref = float(f(t)), equivariance_error(t)
-    if abs(got - ref) < 1e-3 * max(1.0, ref): return True, f"{got:.3f} matches equivariance_error."
-    tn = t / t.norm(dim=-1, keepdim=True)
-    time_only = 0.5 * sum((torch.roll(tn, s, 1) - tn).abs().sum().item() for s in range(1, 5)) / 3
-    wrong_way = 0.5 * sum((torch.roll(tn, (s, -s), (1, 3)) - tn).abs().sum().item() for s in range(1, 5)) / 3
-    if abs(got - time_only) < 1e-3 * time_only: return False, "you rolled only in time. Hint: roll by s frames *and* s capsule units: shifts=(s, s), dims=(1, 3)."
-    if abs(got - wrong_way) < 1e-3 * wrong_way: return False, "you rolled the capsules the wrong way. Hint: shifts=(s, s), not (s, −s)."
-    if abs(got - 2 * ref) < 1e-3 * ref: return False, "off by a factor 2. Hint: multiply by 1/2."
-    return False, f"got {got:.3f}, expected {ref:.3f}. Hint: normalise each capsule over D, then 1/2 · 1/B · Σ_s Σ |roll(t̂, (s, s), (1, 3)) − t̂|."
+    "Check `f(t)` for capsules t (B, S, C, D) against the plain (not centered) equivariance error."
+    g = _fresh()
+    for shape in _capsule_shapes(g):
+        t = _capsule_latents(g, shape, roll=1)                                         # nearly equivariant
+        tn = t / t.norm(dim=-1, keepdim=True)
+        ref = _pairwise_l1(tn, lambda s: ((s, s), (1, 3)))
+        got = float(f(t))
+        if _close(got, ref, 1e-3): continue
+        mistakes = {"you rolled only in time. Hint: roll by s frames *and* s capsule units: shifts=(s, s), dims=(1, 3).":
+                        _pairwise_l1(tn, lambda s: (s, 1)),
+                    "you rolled the capsules the wrong way. Hint: shifts=(s, s), not (s, −s).":
+                        _pairwise_l1(tn, lambda s: ((s, -s), (1, 3))),
+                    "you did not normalise each capsule. Hint: divide t by its L2 norm over D first.":
+                        _pairwise_l1(t, lambda s: ((s, s), (1, 3))),
+                    "off by a factor 2. Hint: multiply by 1/2.": 2 * ref}
+        nearest = min(mistakes, key=lambda m: abs(got - mistakes[m]))                 # the mistake it is closest to
+        if _close(got, mistakes[nearest], 1e-3): return False, nearest
+        return False, (f"t of shape {tuple(shape)}: does not match. Hint: normalise each capsule over D, then "
+                       "1/2 · 1/B · Σ_s Σ |roll(t̂, (s, s), (1, 3)) − t̂|.")
+    return True, "matches the equivariance error on fresh latents of two shapes."
 
 # %% ../nbs/11_exercises.ipynb #5fca9d0b
 @checker("ch.7, apply a homography to points")
 def check_homography_points(f):
     "Check `f(H, pts)`: points `pts` (N, 2) mapped by the homography `H` (3, 3), with the perspective division."
-    g = torch.Generator().manual_seed(7)
-    H = torch.eye(3, dtype=torch.float64) + 0.3 * torch.randn(3, 3, generator=g, dtype=torch.float64)
-    pts = torch.rand(10, 2, generator=g, dtype=torch.float64) - 0.5
-    hom = torch.cat([pts, torch.ones(10, 1, dtype=torch.float64)], 1) @ H.T            # (N, 3)
-    ref = hom[:, :2] / hom[:, 2:]
-    got = torch.as_tensor(f(H, pts))
-    if _close(got, ref): return True, "points mapped with the perspective division."
-    if _close(got, hom[:, :2]): return False, "you kept X and Y but did not divide by W. Hint: screen = (X / W, Y / W)."
-    if _close(got, (torch.cat([pts, torch.ones(10, 1, dtype=torch.float64)], 1) @ H)[:, :2] /
-              (torch.cat([pts, torch.ones(10, 1, dtype=torch.float64)], 1) @ H)[:, 2:]):
-        return False, "you multiplied by H transposed. Hint: with points as rows, use pts_h @ H.T (or H @ column vectors)."
-    return False, "the points do not match. Hint: append a 1 to each point, multiply by H, divide by the third coordinate."
+    g = _fresh()
+    done = 0
+    for _ in range(30):
+        if done == 3: break
+        N = _pick(g, 1, 6) + 7 * done                                               # a new number of points each time
+        H = torch.eye(3, dtype=torch.float64) + 0.3 * torch.randn(3, 3, generator=g, dtype=torch.float64)
+        pts = torch.rand(N, 2, generator=g, dtype=torch.float64) - 0.5
+        ones = torch.ones(N, 1, dtype=torch.float64)
+        hom = torch.cat([pts, ones], 1) @ H.T                                        # (N, 3)
+        if hom[:, 2].abs().min() < 0.1: continue                                    # a point near the horizon: skip
+        got, done = torch.as_tensor(f(H, pts)), done + 1
+        if _close(got, hom[:, :2] / hom[:, 2:]): continue
+        if _close(got, hom[:, :2]): return False, "you kept X and Y but did not divide by W. Hint: screen = (X / W, Y / W)."
+        hom_t = torch.cat([pts, ones], 1) @ H
+        if _close(got, hom_t[:, :2] / hom_t[:, 2:]):
+            return False, "you multiplied by H transposed. Hint: with points as rows, use pts_h @ H.T (or H @ column vectors)."
+        return False, f"{N} points: they do not match. Hint: append a 1 to each point, multiply by H, divide by the third coordinate."
+    return True, "points mapped with the perspective division, for fresh homographies."
 
 # %% ../nbs/11_exercises.ipynb #9b068639
-@checker("ch.7, the angles of a cyclic sequence")
+@checker("ch.7, the angles of a cyclic sequence", watch=[transform_params])
 def check_cycle_angles(f):
     "Check `f(S)`: the S angles (degrees) of a cycle of S equal steps starting at 0, without repeating 0 at the end."
-    for S in (4, 12, 18):
+    g = _fresh()
+    for S in (4, 18, _pick(g, 2, 40)):
         got = torch.as_tensor(f(S)).double().flatten()
         ref = torch.arange(S, dtype=torch.float64) * 360.0 / S
         if _close(got, ref): continue
         if got.numel() == S and _close(got, torch.linspace(0, 360, S, dtype=torch.float64)):
             return False, (f"S={S}: the last angle is 360°, the same as 0°, so a frame repeats. Hint: steps of 360/S, "
                            "e.g. torch.arange(S) * 360 / S.")
-        return False, f"S={S}: expected {ref.tolist()[:4]}... (steps of 360/S from 0)."
+        if got.numel() != S: return False, f"S={S}: you returned {got.numel()} angles; a cycle of S frames has S."
+        return False, f"S={S}: not S equal steps from 0°. Hint: frame l is at l · 360/S degrees."
     return True, "S equal steps of 360/S degrees: the S-th step returns to the first frame."
 
 # %% ../nbs/11_exercises.ipynb #57654b0d
-@checker("ch.8, the capsule offset by cross-correlation")
+@checker("ch.8, the capsule offset", watch=[capsule_offsets, capcorr])
 def check_capsule_offset(f):
-    "Check `f(a, b)`: the integer s in [0, D) with b = roll(a, s) for capsule vectors a, b of length D."
-    g = torch.Generator().manual_seed(8)
-    for D, s in ((15, 4), (15, 11), (12, 0), (9, 5)):
+    "Check `f(a, b)`: the integer s in [0, D) with b ≈ roll(a, s) for capsule vectors a, b of length D."
+    g = _fresh()
+    for i in range(4):
+        D = _pick(g, 5, 9) + 5 * i; s = _pick(g, 0, D - 1)
         a = torch.randn(D, generator=g, dtype=torch.float64)
-        got = int(f(a, torch.roll(a, s))) % D
+        b = torch.roll(a, s) + 0.01 * torch.randn(D, generator=g, dtype=torch.float64)   # b is only close to a roll
+        got = int(f(a, b)) % D
         if got == s: continue
-        if got == (-s) % D: return False, f"D={D}: you found {got} = −{s} mod D. Hint: the roll is the other way; swap a and b."
-        return False, f"D={D}: expected {s}, got {got}. Hint: argmax over s of Σ_d a[d]·b[(d+s) mod D]."
-    return True, "offsets found by periodic cross-correlation."
+        if got == (-s) % D: return False, f"D={D}: you found the roll the other way. Hint: swap a and b (or the conjugate)."
+        return False, f"D={D}: wrong offset. Hint: argmax over s of Σ_d a[d]·b[(d+s) mod D]."
+    if f.spy.fft: return True, "offsets right, found with an FFT (periodic cross-correlation)."
+    return True, ("offsets right, found without an FFT. CapCorr does this for every capsule at once with one FFT: "
+                  "try irfft(conj(rfft(a)) · rfft(b)) and compare.")
 
 # %% ../nbs/11_exercises.ipynb #1042b197
-@checker("ch.8, Pearson correlation")
+@checker("ch.8, Pearson correlation", watch=[pearson, torch.corrcoef, np.corrcoef])
 def check_pearson(f):
     "Check `f(x, y)`: Pearson's correlation coefficient of two 1-D tensors."
-    g = torch.Generator().manual_seed(9)
-    x = torch.rand(50, generator=g, dtype=torch.float64) + 3
-    y = 2 * x + 0.5 * torch.randn(50, generator=g, dtype=torch.float64) + 10
-    xc, yc = x - x.mean(), y - y.mean()
-    ref = (xc * yc).sum() / (xc.norm() * yc.norm())
-    got = float(f(x, y))
-    if abs(got - ref.item()) < 1e-6: return True, f"r = {got:.4f}."
-    if abs(got - ((x * y).sum() / (x.norm() * y.norm())).item()) < 1e-6:
-        return False, "that is the cosine similarity. Hint: subtract each variable's mean first."
-    return False, f"expected {ref.item():.4f}, got {got:.4f}. Hint: r = Σ(x−x̄)(y−ȳ) / (‖x−x̄‖·‖y−ȳ‖)."
+    g = _fresh()
+    for i, slope in enumerate((2 * torch.rand(1, generator=g).item() + 0.5, -torch.rand(1, generator=g).item() - 0.1, 0.0)):
+        n = _pick(g, 10, 30) + 30 * i
+        x = torch.rand(n, generator=g, dtype=torch.float64) + _pick(g, 2, 9)          # means far from 0
+        y = slope * x + 0.5 * torch.randn(n, generator=g, dtype=torch.float64) + _pick(g, 5, 15)
+        xc, yc = x - x.mean(), y - y.mean()
+        got = float(f(x, y))
+        if _close(got, (xc * yc).sum() / (xc.norm() * yc.norm()), 1e-6): continue
+        if _close(got, (x * y).sum() / (x.norm() * y.norm()), 1e-6):
+            return False, "that is the cosine similarity. Hint: subtract each variable's mean first."
+        return False, f"wrong for {n} fresh pairs. Hint: r = Σ(x−x̄)(y−ȳ) / (‖x−x̄‖·‖y−ȳ‖)."
+    return True, "matches Pearson's r for fresh positive, negative and zero correlations."
 
 # %% ../nbs/11_exercises.ipynb #b1b1c938
-@checker("ch.9, an atomic checkpoint")
+@checker("ch.9, an atomic checkpoint", watch=[save_checkpoint])
 def check_atomic_save(f):
     "Check `f(obj, path)`: saves `obj` with torch.save so that a crash during the write keeps the previous file intact."
     import os, tempfile
+    g = _fresh()
     d = tempfile.mkdtemp(prefix="tvae-nb-check-")
     path = os.path.join(d, "checkpoint.pt")
-    good = {"step": torch.tensor(1), "w": torch.arange(4.0)}
+    good = {"step": torch.tensor(_pick(g, 1, 10**6)), "w": torch.randn(_pick(g, 2, 9), generator=g)}
     f(good, path)
     if not os.path.exists(path): return False, "nothing was written at `path`."
     back = torch.load(path, weights_only=True)
@@ -446,7 +632,7 @@ def check_atomic_save(f):
         raise OSError("simulated crash during the write")
     torch.save = crashing_save
     try:
-        try: f({"step": torch.tensor(2), "w": torch.zeros(4)}, path)
+        try: f({"step": torch.tensor(0), "w": torch.zeros(4)}, path)
         except OSError: pass
     finally: torch.save = real_save
     try: back = torch.load(path, weights_only=True)
@@ -457,16 +643,19 @@ def check_atomic_save(f):
     return True, "a crash mid-write leaves the previous checkpoint loadable."
 
 # %% ../nbs/11_exercises.ipynb #f58ac634
-@checker("ch.9, save and restore the random state")
+@checker("ch.9, save and restore the random state", watch=[rng_state, set_rng_state])
 def check_rng_roundtrip(fns):
     "Check `(snapshot, restore)`: `restore(snapshot())` makes torch's global generator repeat its next draws exactly."
     snapshot, restore = fns
-    torch.manual_seed(123); torch.randn(5)                 # a generator that is not at its seed any more
-    state = snapshot()
-    first = torch.randn(8)
-    torch.randn(3)
-    restore(state)
-    again = torch.randn(8)
+    outer = torch.get_rng_state()                          # put the learner's stream back afterwards
+    try:
+        torch.manual_seed(_pick(_fresh(), 0, 2**31)); torch.randn(_pick(_fresh(), 1, 9))   # a state that is not a seed's
+        state = snapshot()
+        first = torch.randn(8)
+        torch.randn(3)
+        restore(state)
+        again = torch.randn(8)
+    finally: torch.set_rng_state(outer)
     if torch.equal(first, again): return True, "the next draws repeat exactly after a restore."
     return False, ("the draws after restore differ. Hint: save torch.get_rng_state() (a tensor) and restore it with "
                    "torch.set_rng_state(); re-seeding restarts the stream from its beginning instead.")

@@ -233,11 +233,13 @@ class SeqVAE(VAE):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: return self.decoder(z)
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
-        "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]."
-        return super().loss(_check_pixels(x), kl_weight)
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> Loss:
+        "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]. A VAE has no u: `free_bits_u` is ignored."
+        return super().loss(_check_pixels(x), kl_weight, free_bits)
 
-    def log_weights(self, x: torch.Tensor, K: int) -> torch.Tensor: return super().log_weights(_check_pixels(x), K)
+    def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
+        "The VAE's importance weights (K, B), or (K, B, S) per frame; `x` must hold intensities in [0, 1]."
+        return super().log_weights(_check_pixels(x), K, per_frame)
 
 # %% ../nbs/04_tvae.ipynb #7983a56f
 def make_model(cfg: TVAEConfig, seed: int | None = None) -> nn.Module:

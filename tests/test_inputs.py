@@ -14,9 +14,9 @@ from tvae_nb.data import load_mnist, make_sequences, perspective_warp, transform
 from tvae_nb.dsprites import FACTORS, SEQ_FACTORS, capcorr_by_factor
 from tvae_nb.experiments import ExperimentConfig, make_experiment
 from tvae_nb.topography import CapsuleTopography
-from tvae_nb.train import TrainConfig, train
+from tvae_nb.train import TimeLimit, TrainConfig, train
 from tvae_nb.tvae import TVAEConfig, make_model
-from tvae_nb.vae import VAE, importance_log_px
+from tvae_nb.vae import VAE, Loss, importance_log_px
 
 NAN, INF = float("nan"), float("inf")
 IMG = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -31,8 +31,13 @@ class _S:
     def sample(self): return None
 
 
+def _loss(m, b, w, scale=1.0):
+    "A loss that keeps the loss contract: a named tuple with `.loss`."
+    return Loss(m.w.sum() * scale, m.w.sum(), m.w.sum())
+
+
 def _train(**kw):
-    return train(_M(), _S(), lambda m, b, w: (m.w.sum(),), progress=False, **{"steps": 1, **kw})
+    return train(_M(), _S(), _loss, **{"steps": 1, **kw})
 
 
 def _no_network_mnist(tmp_path):
@@ -56,7 +61,7 @@ LIBRARY = [
     ("TrainConfig kl_warmup=-1", lambda: TrainConfig(kl_warmup=-1), "TrainConfig.kl_warmup must be an integer"),
     ("train grad_clip=-1", lambda: _train(grad_clip=-1.0), "grad_clip must be a finite positive number, got grad_clip=-1.0"),
     ("train lr=inf", lambda: _train(lr=INF), "lr must be a finite positive number, got lr=inf"),
-    ("train max_seconds=nan", lambda: _train(max_seconds=NAN), "max_seconds must be a finite positive number"),
+    ("train TimeLimit(nan)", lambda: TimeLimit(NAN), "max_seconds must be a finite positive number"),
     ("train steps=10**30", lambda: _train(steps=10**30), "steps must be an integer in [0, 1000000000]"),
     ("TVAEConfig shift='false'", lambda: TVAEConfig(shift="false"), "TVAEConfig.shift must be True or False, got TVAEConfig.shift='false'"),
     ("TVAEConfig learn_mu='no'", lambda: TVAEConfig(learn_mu="no"), "TVAEConfig.learn_mu must be True or False"),
@@ -159,7 +164,7 @@ def test_cli_parse_errors(flag, value, msg, capsys):
 def test_nonfinite_advice_names_the_cli_flags():
     from tvae_nb.train import NonFiniteLossError
     with pytest.raises(NonFiniteLossError) as e:
-        train(_M(), _S(), lambda m, b, w: (m.w.sum() * NAN,), steps=1, progress=False)
+        train(_M(), _S(), lambda m, b, w: _loss(m, b, w, NAN), steps=1)
     assert "tvae-nb run --lr" in str(e.value) and "tvae-nb run --grad-clip" in str(e.value)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from tvae_nb.vae import (VAE, bernoulli_log_lik, gaussian_kl, gaussian_log_prob, importance_log_px, log_mean_exp)
+from tvae_nb.vae import (VAE, Loss, bernoulli_log_lik, gaussian_kl, gaussian_log_prob, importance_log_px, log_mean_exp)
 from tvae_nb.train import NonFiniteLossError, TrainConfig, train
 
 
@@ -137,7 +137,7 @@ def test_train_refuses_nonfinite_loss():
     class S:
         def sample(self): return None
     with pytest.raises(NonFiniteLossError, match="step 0"):
-        train(M(), S(), lambda m, b, w: (m.w.sum() * float("inf"),), steps=2, progress=False)
+        train(M(), S(), lambda m, b, w: Loss(m.w.sum() * float("inf"), m.w.sum(), m.w.sum()), steps=2)
 
 
 @pytest.mark.parametrize("kw,match", [(dict(steps=-1), "steps"), (dict(lr=0), "lr"), (dict(optimizer="rmsprop"), "optimizer"),

@@ -15,81 +15,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .core import (fast_mode, pick, available_devices, get_device, MAX_SEED, MAX_STEPS, check_int,
+                          check_number, check_bool, check_choice)
+
 # %% auto #0
-__all__ = ['MAX_SEED', 'MAX_STEPS', 'TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'fast_mode', 'pick',
-           'available_devices', 'get_device', 'check_int', 'check_number', 'check_bool', 'default_data_root',
-           'load_mnist', 'transform_params', 'hue_to_rgb', 'perspective_homography', 'perspective_grid',
-           'perspective_warp', 'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences',
-           'save_sequence_grid', 'check_out_dir', 'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler',
-           'OneAtATimeSampler', 'paper_sequences', 'eval_sequences']
-
-# %% ../nbs/01_data.ipynb #d87de958
-def fast_mode() -> bool:
-    "True when the environment variable `TVAE_NB_FAST` is set to a true value (1, true, yes)."
-    return os.environ.get("TVAE_NB_FAST", "").strip().lower() in ("1", "true", "yes", "on")
-
-# %% ../nbs/01_data.ipynb #d37fd190
-def pick(student, fast):
-    "Return `fast` when `fast_mode()` is on, otherwise `student`: the one place notebooks choose sizes."
-    return fast if fast_mode() else student
-
-# %% ../nbs/01_data.ipynb #5decb82e
-def available_devices() -> list[str]:
-    "The device names this machine can use."
-    devs = ["cpu"]
-    if torch.cuda.is_available(): devs += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): devs.append("mps")
-    return devs
-
-# %% ../nbs/01_data.ipynb #0961cf31
-def get_device(device: str | torch.device | None = None) -> torch.device:
-    "Resolve `device` (None means CPU, 'auto' means the best available) into a `torch.device`, checking it exists."
-    if isinstance(device, torch.device): device = str(device)
-    if device is None or device == "cpu": return torch.device("cpu")
-    if not isinstance(device, str):
-        raise ValueError(f"device must be a string such as 'cpu', 'cuda', 'mps' or 'auto', got {device!r}")
-    avail = available_devices()
-    if device == "auto":
-        for d in ("cuda", "mps"):
-            if d in avail: return torch.device(d)
-        return torch.device("cpu")
-    try: dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"device={device!r} is not a device name; expected one of {avail + ['auto']}") from None
-    if str(dev) not in avail and dev.type not in avail:
-        raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
-    return dev
-
-# %% ../nbs/01_data.ipynb #de7f1ae2
-MAX_SEED = 2**32 - 1        # seeds are combined (seed * 7919 + rank) into torch generator seeds, which must fit 64 bits
-MAX_STEPS = 10**9           # more training steps than any budget needs; larger counts overflow progress bars
-
-def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
-    "Check that `value` is an integer (not a bool) in [`minimum`, `maximum`]; return it as an int."
-    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
-    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
-    if not ok:
-        rng = (f" >= {minimum}" if maximum is None else f" in [{minimum}, {maximum}]") if minimum is not None else (
-              f" <= {maximum}" if maximum is not None else "")
-        raise ValueError(f"{name} must be an integer{rng}, got {name}={value!r}")
-    return int(value)
-
-def check_number(name: str, value, minimum: float | None = None, positive: bool = False) -> float:
-    "Check that `value` is a finite real number (not a bool), > 0 if `positive`, >= `minimum` when given; return a float."
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
-    ok = ok and (not positive or value > 0) and (minimum is None or value >= minimum)
-    if not ok:
-        need = "a finite positive number" if positive else "a finite number" + (f" >= {minimum}" if minimum is not None else "")
-        raise ValueError(f"{name} must be {need}, got {name}={value!r}")
-    return float(value)
-
-def check_bool(name: str, value) -> bool:
-    "Check that `value` is a bool (True or False, not a string or a number); return it."
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {name}={value!r}")
-    return bool(value)
+__all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'default_data_root', 'load_mnist',
+           'transform_params', 'hue_to_rgb', 'perspective_homography', 'perspective_grid', 'perspective_warp',
+           'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences', 'save_sequence_grid', 'check_out_dir',
+           'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler', 'paper_sequences',
+           'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #f81ec22e
 def _embedded_path() -> Path:

@@ -6,15 +6,17 @@ Docs: https://tvae-nb.github.io/tvae_nb/vae_training.html.md"""
 
 # %% ../nbs/02_vae_training.ipynb #d7338ca8
 from __future__ import annotations
-import functools, time
+import functools, inspect, math, sys, time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from .data import MAX_SEED, MAX_STEPS, check_int, check_number, get_device
+from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, get_device
 
 # %% auto #0
-__all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'make_optimizer', 'train', 'TrainConfig', 'model_loss', 'fit']
+__all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'fused_adam_devices', 'make_optimizer', 'TrainState', 'Callback',
+           'NonFiniteGuard', 'Every', 'EvalEvery', 'TimeLimit', 'interactive_output', 'Progress', 'model_loss', 'train',
+           'TrainConfig', 'fit']
 
 # %% ../nbs/02_vae_training.ipynb #a0fcc535
 class NonFiniteLossError(FloatingPointError):
@@ -27,83 +29,210 @@ class History:
     values: dict = field(default_factory=dict)      # name -> list of per-step values
     evals: list = field(default_factory=list)       # dicts with 'step' and the eval function's values
     seconds: float = 0.0
-    stopped: str = ""                                # 'steps' or 'time'
+    stopped: str = ""                                # 'steps', or the reason a callback stopped the run ('time')
 
-    def mean(self, name: str = "loss", last: int = 50) -> float:
+    def record(self, step: int, # the index of the step just taken (0-based)
+               terms, # the named tuple the loss function returned
+              ):
+        "Append step `step` and every field of the loss `terms` (a named tuple) as floats."
+        self.steps.append(step)
+        for k, v in terms._asdict().items():
+            self.values.setdefault(k, []).append(float(v.detach()) if torch.is_tensor(v) else float(v))
+
+    def mean(self, name: str = "loss", # a field of the loss, such as 'loss' or 'kl'
+             last: int = 50, # how many of the latest steps to average
+            ) -> float:
         "Mean of the last `last` recorded values of `name`."
         v = self.values[name][-last:]
         return sum(v) / len(v)
 
 # %% ../nbs/02_vae_training.ipynb #e49fed36
-def kl_warmup(steps: int) -> Callable[[int], float]:
+def kl_warmup(steps: int, # steps over which the KL weight rises from 0 to 1 (<= 0: no warm-up)
+             ) -> Callable[[int], float]:
     "A KL-weight schedule rising linearly from 0 to 1 over `steps` steps (constant 1 if steps <= 0)."
     return lambda step: 1.0 if steps <= 0 else min(1.0, step / steps)
 
-def make_optimizer(params, name: str = "adam", lr: float = 1e-3, momentum: float = 0.9) -> torch.optim.Optimizer:
-    "Adam or SGD with momentum (the paper's choice) over `params`."
-    if name == "adam":
-        params = list(params)
-        if all(getattr(p, "device", torch.device("cpu")).type in ("cpu", "cuda") for p in params):
-            try: return torch.optim.Adam(params, lr=lr, fused=True)   # one fused kernel: ~5x cheaper step on CPU (benchmarks/)
-            except (RuntimeError, TypeError, ValueError): pass
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd": return torch.optim.SGD(params, lr=lr, momentum=momentum)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+def fused_adam_devices() -> set[str]:
+    "The device types on which this torch's Adam has a fused kernel (probed from torch, never by trying)."
+    if "fused" not in inspect.signature(torch.optim.Adam).parameters: return set()       # torch < 2.0
+    probe = getattr(getattr(torch.utils, "_foreach_utils", None), "_get_fused_kernels_supported_devices", None)
+    return set(probe()) if probe is not None else {"cuda"}
+
+def make_optimizer(params, # the parameters to optimise (an iterable, consumed)
+                   name: str = "adam", # 'adam' or 'sgd' (with momentum, the paper's choice)
+                   lr: float = 1e-3, # learning rate
+                   momentum: float = 0.9, # SGD's momentum (Adam ignores it)
+                  ) -> torch.optim.Optimizer:
+    "Adam (fused into one kernel where torch has one for the parameters' device) or SGD with momentum over `params`."
+    params = list(params)
+    if check_choice("optimizer", name, ("adam", "sgd")) == "sgd": return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    fused = bool(params) and {p.device.type for p in params} <= fused_adam_devices()
+    return torch.optim.Adam(params, lr=lr, **({"fused": True} if fused else {}))   # fused: ~5x cheaper step on CPU (benchmarks/)
 
 # %% ../nbs/02_vae_training.ipynb #f1b2a592
-def _progress(n: int, show: bool):
-    if not show: return range(n)
-    from fastprogress.fastprogress import progress_bar
-    return progress_bar(range(n), leave=False)
+@dataclass
+class TrainState:
+    "What the training loop shares with its callbacks: the model, the optimiser, the history and where the run is."
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    history: History
+    start: int                     # steps done before this call (a resumed run starts later)
+    end: int                       # steps done when this call ends, unless a callback stops it
+    grad_clip: float | None = None
+    step: int = 0                  # the index of the step being taken
+    kl_weight: float = 1.0         # the KL weight of this step
+    terms: tuple | None = None     # what the loss function returned for this step
+    stop: str = ""                 # set by a callback to end the run after this step (the reason: 'time', ...)
 
-def train(model: torch.nn.Module, sampler, loss_fn: Callable, steps: int = 1000, max_seconds: float | None = None,
-          lr: float = 1e-3, optimizer: str | torch.optim.Optimizer = "adam", seed: int | None = 0, device=None,
-          kl_schedule: Callable[[int], float] | None = None, grad_clip: float | None = None,
-          eval_fn: Callable | None = None, eval_every: int | None = None, progress: bool = True,
-          start_step: int = 0, history: History | None = None,
-          callback: Callable[[int, History], None] | None = None, callback_every: int | None = None) -> History:
+    @property
+    def done(self) -> int:
+        "Steps completed so far (after the optimiser step: `step + 1`)."
+        return len(self.history.steps)
+
+class Callback:
+    "A hook into `train`. Override any of `before_fit`, `after_loss` (before backward), `after_step` and `after_fit`."
+    def before_fit(self, state: TrainState): pass
+    def after_loss(self, state: TrainState): pass
+    def after_step(self, state: TrainState): pass
+    def after_fit(self, state: TrainState): pass
+
+# %% ../nbs/02_vae_training.ipynb #543e1261
+class NonFiniteGuard(Callback):
+    "Stop with `NonFiniteLossError` the moment the loss is NaN or infinite, before it reaches the weights."
+    def after_loss(self, state: TrainState):
+        loss = state.terms.loss
+        if torch.isfinite(loss): return
+        last = state.history.values.get("loss", [])[-1:]
+        lr = state.optimizer.param_groups[0]["lr"]
+        raise NonFiniteLossError(f"loss is {loss.item()} at step {state.step} (last finite value: {last}); lower the "
+                                 f"learning rate (lr={lr}; tvae-nb run --lr) or clip gradients "
+                                 f"(grad_clip={state.grad_clip}; tvae-nb run --grad-clip, e.g. 10)")
+
+class Every(Callback):
+    "Call `fn(state)` after every `every`-th step (counting from the start of the run, resumed or not)."
+    def __init__(self, fn: Callable, # called with the `TrainState`
+                 every: int, # steps between calls
+                ):
+        self.fn, self.every = fn, check_int("every", every, 1)
+    def after_step(self, state: TrainState):
+        if state.done % self.every == 0: self.fn(state)
+
+class EvalEvery(Every):
+    "Every `every` steps, append `{'step': steps done, **fn(model)}` to the history's evals (model in eval mode, no gradients)."
+    def __init__(self, fn: Callable, # model -> dict of metrics
+                 every: int, # steps between evaluations
+                 sink: Callable | None = None, # also called with each new entry (to write it to a file, say)
+                ):
+        super().__init__(self._evaluate, every)
+        self.metrics, self.sink = fn, sink
+    def _evaluate(self, state: TrainState):
+        model = state.model
+        model.eval()
+        with torch.no_grad(): entry = {"step": state.done, **self.metrics(model)}
+        model.train()
+        state.history.evals.append(entry)
+        if self.sink is not None: self.sink(entry)
+
+class TimeLimit(Callback):
+    "End the run after the first step that finishes more than `seconds` after it started (history.stopped = 'time')."
+    def __init__(self, seconds: float, # the wall-clock budget of this call of `train`
+                ):
+        self.seconds = check_number("max_seconds", seconds, positive=True)
+    def before_fit(self, state: TrainState): self.t0 = time.time()
+    def after_step(self, state: TrainState):
+        if time.time() - self.t0 > self.seconds: state.stop = "time"
+
+# %% ../nbs/02_vae_training.ipynb #4cdef17a
+def interactive_output(stream=None, # the stream progress goes to (default: sys.stdout)
+                      ) -> bool:
+    "True when progress can be drawn as a bar: in a Jupyter notebook, or on a terminal; False for a file or a pipe."
+    from fastprogress.fastprogress import IN_NOTEBOOK
+    if IN_NOTEBOOK: return True
+    stream = sys.stdout if stream is None else stream
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+class Progress(Callback):
+    "Show progress: a bar in a notebook or on a terminal, else one line every `every_pct` percent (for logs and pipes)."
+    def __init__(self, name: str = "", # printed at the start of each line (the experiment's name, say)
+                 lines: bool | None = None, # True: always lines; False: always a bar; None: whatever suits `sys.stdout`
+                 every_pct: float = 5.0, # percent of the run between two lines
+                ):
+        self.name, self.lines, self.every_pct = name, lines, check_number("every_pct", every_pct, positive=True)
+    def before_fit(self, state: TrainState):
+        self.total, self.t0, self.bar = state.end - state.start, time.time(), None
+        self.as_lines = not interactive_output() if self.lines is None else self.lines
+        self.every = max(1, math.ceil(self.total * self.every_pct / 100))
+        if not self.as_lines and self.total:
+            from fastprogress.fastprogress import progress_bar
+            self.bar = progress_bar(range(self.total), leave=False)
+            self.bar.update(0)
+    def after_step(self, state: TrainState):
+        i = state.done - state.start
+        if self.bar is not None: self.bar.update(i)
+        elif self.as_lines and (i % self.every == 0 or i == self.total):
+            print(f"{self.name + ': ' if self.name else ''}step {state.done} of {state.end} ({100 * i / self.total:.0f}%), "
+                  f"loss {state.history.mean('loss', self.every):.2f}, {time.time() - self.t0:.0f} s", flush=True)
+    def after_fit(self, state: TrainState):
+        if self.bar is not None and self.bar.last_v is not None: self.bar.on_iter_end()   # stopped early
+
+# %% ../nbs/02_vae_training.ipynb #483ad823
+def model_loss(model, # anything with `loss(x, kl_weight, **options)`
+               batch, # a batch with an `x` field
+               kl_weight: float = 1.0, # the weight of the KL term
+               **options, # passed to `model.loss` (free bits)
+              ):
+    "The default loss function: `model.loss` on the batch's `x` (with `options` such as free bits)."
+    return model.loss(batch.x, kl_weight, **options)
+
+def _check_terms(terms):
+    "The loss contract: a loss function returns a named tuple (such as `vae.Loss`) whose `.loss` is a scalar tensor."
+    if not (hasattr(terms, "_asdict") and torch.is_tensor(getattr(terms, "loss", None)) and terms.loss.ndim == 0):
+        raise ValueError(f"loss_fn must return a named tuple with a scalar tensor field `loss` (such as tvae_nb.vae.Loss); "
+                         f"got {type(terms).__name__}")
+    return terms
+
+def train(model: torch.nn.Module, # trained where it is (move it to its device first)
+          sampler, # anything with `.sample()` returning a batch
+          loss_fn: Callable = model_loss, # `(model, batch, kl_weight) -> named tuple with .loss`; every field is recorded
+          steps: int = 1000, # optimiser steps to take in this call
+          optimizer: str | torch.optim.Optimizer = "adam", # an optimiser, or a name for `make_optimizer`
+          lr: float = 1e-3, # learning rate, when `optimizer` is a name
+          seed: int | None = 0, # seed of torch's global RNG at the start; None leaves it as it is (a resumed run)
+          kl_schedule: Callable[[int], float] | None = None, # step -> KL weight (e.g. `kl_warmup`); None: always 1
+          grad_clip: float | None = None, # clip the gradient norm to this value
+          callbacks: list | None = None, # `Callback`s, run in order; None: just `NonFiniteGuard()`
+          history: History | None = None, # a run's history to continue (its step count is where this call starts)
+         ) -> History:
     "Train `model` on batches from `sampler` by minimising `loss_fn(model, batch, kl_weight).loss`; returns a `History`."
     check_int("steps", steps, 0, MAX_STEPS)
-    if max_seconds is not None: check_number("max_seconds", max_seconds, positive=True)
-    check_number("lr", lr, positive=True)
     if grad_clip is not None: check_number("grad_clip", grad_clip, positive=True)     # a negative norm reverses the step
-    if seed is not None: check_int("seed", seed, 0, MAX_SEED)
-    if callback_every is not None and (not isinstance(callback_every, int) or callback_every < 1):
-        raise ValueError(f"callback_every must be an int >= 1 or None, got {callback_every!r}")
-    if seed is not None: torch.manual_seed(seed)
-    dev = get_device(device)
-    model.to(dev)
-    opt = make_optimizer(model.parameters(), optimizer, lr) if isinstance(optimizer, str) else optimizer
-    hist = history or History()
+    if isinstance(optimizer, str): optimizer = make_optimizer(model.parameters(), optimizer, check_number("lr", lr, positive=True))
+    if seed is not None: torch.manual_seed(check_int("seed", seed, 0, MAX_SEED))
+    hist = history if history is not None else History()
+    start = len(hist.steps)
+    state = TrainState(model, optimizer, hist, start, start + steps, grad_clip)
+    callbacks = [NonFiniteGuard()] if callbacks is None else list(callbacks)
+    def event(name): 
+        for cb in callbacks: getattr(cb, name)(state)
+
     t0 = time.time()
-    hist.stopped = "steps"
-    step = start_step
-    for i in _progress(steps, progress):
-        step = start_step + i
+    event("before_fit")
+    for step in range(start, start + steps):
+        state.step = step
         model.train()
-        batch = sampler.sample()
-        w = kl_schedule(step) if kl_schedule else 1.0
-        terms = loss_fn(model, batch, w)
-        loss = terms[0]
-        if not torch.isfinite(loss):
-            last = hist.values.get(terms._fields[0], [float('nan')])[-1:] if hasattr(terms, "_fields") else []
-            raise NonFiniteLossError(f"loss is {loss.item()} at step {step} (last finite value: {last}); "
-                                     f"lower the learning rate (lr={lr}; tvae-nb run --lr) or clip gradients "
-                                     f"(grad_clip={grad_clip}; tvae-nb run --grad-clip, e.g. 10)")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        state.kl_weight = kl_schedule(step) if kl_schedule else 1.0
+        state.terms = _check_terms(loss_fn(model, sampler.sample(), state.kl_weight))
+        event("after_loss")                                       # the guard looks at the loss before backward
+        optimizer.zero_grad(set_to_none=True)
+        state.terms.loss.backward()
         if grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        hist.steps.append(step)
-        fields = terms._asdict() if hasattr(terms, "_asdict") else {"loss": loss}
-        for k, v in fields.items(): hist.values.setdefault(k, []).append(float(v.detach()) if torch.is_tensor(v) else float(v))
-        if eval_fn is not None and eval_every and (step + 1) % eval_every == 0:
-            model.eval()
-            with torch.no_grad(): hist.evals.append({"step": step + 1, **eval_fn(model)})
-        if callback is not None and callback_every and (step + 1) % callback_every == 0: callback(step + 1, hist)
-        if max_seconds is not None and time.time() - t0 > max_seconds:
-            hist.stopped = "time"; break
+        optimizer.step()
+        hist.record(step, state.terms)
+        event("after_step")                                       # evaluation, checkpoints, time limit, progress
+        if state.stop: break
+    hist.stopped = state.stop or "steps"
     hist.seconds += time.time() - t0
+    event("after_fit")
     model.eval()
     return hist
 
@@ -142,17 +271,18 @@ class TrainConfig:
         return {} if not self.free_bits and self.free_bits_u is None else {"free_bits": self.free_bits, "free_bits_u": self.free_bits_u}
 
 # %% ../nbs/02_vae_training.ipynb #26e6c702
-def model_loss(model, batch, kl_weight: float = 1.0, **options):
-    "The default loss function: `model.loss` on the batch's `x` (with `options` such as free bits)."
-    return model.loss(batch.x, kl_weight, **options)
-
-def fit(model: torch.nn.Module, sampler, cfg: TrainConfig, device=None, eval_fn: Callable | None = None,
-        eval_every: int | None = None, progress: bool = True, loss_fn: Callable = model_loss,
-        callback: Callable | None = None, callback_every: int | None = None) -> History:
+def fit(model: torch.nn.Module, # moved to `device`, then trained
+        sampler, # anything with `.sample()` returning a batch with `x`
+        cfg: TrainConfig, # steps, time budget, optimiser, KL warm-up, free bits, clipping and seed
+        device=None, # where to train (None: the CPU)
+        progress: bool = True, # show progress (a bar, or lines when output goes to a file)
+        callbacks: list = (), # more `Callback`s (evaluation, checkpoints, ...), run after the non-finite guard
+        loss_fn: Callable = model_loss, # a custom loss function (it then gets no free-bits options)
+       ) -> History:
     "Train `model` on `sampler`'s batches with the settings of `cfg`; returns the `History`."
     opt = make_optimizer(model.to(get_device(device)).parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
     if loss_fn is model_loss and cfg.loss_options(): loss_fn = functools.partial(model_loss, **cfg.loss_options())
-    return train(model, sampler, loss_fn, steps=cfg.steps, max_seconds=cfg.max_seconds, optimizer=opt, lr=cfg.lr,
-                 seed=cfg.seed, device=device, kl_schedule=kl_warmup(cfg.kl_warmup) if cfg.kl_warmup else None,
-                 grad_clip=cfg.grad_clip, eval_fn=eval_fn, eval_every=eval_every, progress=progress,
-                 callback=callback, callback_every=callback_every)
+    cbs = [NonFiniteGuard(), *callbacks, *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []),
+           *([Progress()] if progress else [])]
+    return train(model, sampler, loss_fn, steps=cfg.steps, optimizer=opt, seed=cfg.seed,
+                 kl_schedule=kl_warmup(cfg.kl_warmup) if cfg.kl_warmup else None, grad_clip=cfg.grad_clip, callbacks=cbs)

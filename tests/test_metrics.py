@@ -6,8 +6,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+from tvae_nb.experiments import table1_setup
 from tvae_nb.metrics import (capsules, equivariance_error, evaluate, evaluate_floor, invariance_error, roll_predictions,
-                             roll_traversal, table1_setup)
+                             roll_traversal)
 from tvae_nb.tvae import TVAEConfig, make_model
 from tvae_nb.topography import capsule_energy
 

@@ -40,7 +40,7 @@ CANDIDATES = {
 
 def build(name: str):
     "The model config and training config of candidate `name`."
-    from tvae_nb.metrics import capsule_config, table1_setup
+    from tvae_nb.experiments import capsule_config, table1_setup
     base, mover, tover = CANDIDATES[name]
     cfg = capsule_config("quick", model="vae") if base == "vae" else capsule_config("quick", base)
     cfg = replace(cfg, **mover)
@@ -53,20 +53,21 @@ def run_one(name: str) -> dict:
     import torch
     torch.set_num_threads(1)
     from tvae_nb.data import SequenceSampler, eval_sequences, load_mnist
-    from tvae_nb.metrics import capsule_recipe, evaluate
+    from tvae_nb.experiments import capsule_recipe
+    from tvae_nb.metrics import evaluate
     from tvae_nb.train import fit
     from tvae_nb.tvae import make_model
     cfg, tcfg = build(name)
     r = capsule_recipe("quick")
     xtr, ytr = load_mnist("train", verbose=False)
     xte, yte = load_mnist("test", verbose=False)
-    ev = eval_sequences("rotation", n=r["n_eval"], seq_len=cfg.seq_len, seed=1234, images=xte, labels=yte)
+    ev = eval_sequences("rotation", n=r.n_eval, seq_len=cfg.seq_len, seed=1234, images=xte, labels=yte)
     model = make_model(cfg, seed=tcfg.seed)
     sampler = SequenceSampler(xtr, ytr, "rotation", cfg.seq_len, tcfg.batch_size, seed=tcfg.seed)
     t0 = time.time()
     hist = fit(model, sampler, tcfg, progress=False)
     secs = time.time() - t0
-    res = evaluate(model, ev.x, n_is=r["K_is"])
+    res = evaluate(model, ev.x, n_is=r.n_is)
     mu = float(model.mu) if hasattr(model, "mu") else None
     return {"name": name, "model": cfg.to_dict(), "train": {k: v for k, v in tcfg.__dict__.items()},
             "mu_learned": mu, "train_seconds": round(secs, 1), "final_loss": hist.mean("loss"), **res}

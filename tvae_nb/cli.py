@@ -6,14 +6,15 @@ Docs: https://tvae-nb.github.io/tvae_nb/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #1151157a
 from __future__ import annotations
-import argparse, inspect, math, sys, time
+import argparse, math, sys
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .data import (TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, get_device, MAX_SEED, MAX_STEPS,
-                          check_int, check_out_dir)
+from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, get_device
+from .data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, check_out_dir
+from .experiments import BUDGETS, TABLE1_TRANSFORMS
 
 # %% auto #0
 __all__ = ['cmd_data', 'cmd_list', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
@@ -43,7 +44,7 @@ def cmd_data(args) -> Path:
 # %% ../nbs/10_cli.ipynb #c017a4a0
 def cmd_list(args) -> list[str]:
     "Print every registered experiment with a one-line description and the budgets it has."
-    from tvae_nb.experiments import EXPERIMENTS, BUDGETS, make_experiment
+    from tvae_nb.experiments import EXPERIMENTS, make_experiment
     width = max(map(len, EXPERIMENTS))
     lines = [f"{name:<{width}}  {make_experiment(name, 'fast').description}" for name in EXPERIMENTS]
     print(f"experiments (budgets: {', '.join(BUDGETS)}; run one with: tvae-nb run NAME --budget BUDGET)")
@@ -58,14 +59,12 @@ def cmd_run(args):
                           progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds)
 
 def cmd_table1(args):
-    "Reproduce Table 1 at a budget (a thin call to `tvae_nb.metrics.table1`)."
-    from tvae_nb.metrics import BUDGETS, TABLE1_TRANSFORMS, table1
-    if args.budget is not None and args.budget not in BUDGETS:
-        raise ValueError(f"--budget {args.budget!r} is invalid: expected one of {', '.join(BUDGETS)}")
-    if args.transform is not None and args.transform not in TABLE1_TRANSFORMS:
-        raise ValueError(f"--transform {args.transform!r} is invalid: expected one of {', '.join(TABLE1_TRANSFORMS)}")
-    kw = {k: getattr(args, k) for k in ("budget", "transform", "out", "device", "seed") if getattr(args, k) is not None}
-    return table1(**kw)
+    "Table 1 at a budget: the registered Table-1 experiments, each run (or resumed) in its own folder, `--jobs` at a time."
+    from tvae_nb.experiments import table1
+    check_choice("--budget", args.budget, BUDGETS)
+    if args.transform is not None: check_choice("--transform", args.transform, TABLE1_TRANSFORMS)
+    return table1(args.budget, args.transform, args.out, device=args.device, seed=args.seed, jobs=args.jobs,
+                  progress=not args.no_progress, overwrite=args.overwrite)
 
 # %% ../nbs/10_cli.ipynb #d10e181b
 def _int_arg(name: str, minimum: int, maximum: int | None = None):
@@ -108,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     l.set_defaults(func=cmd_list)
     r = sub.add_parser("run", help="run one experiment: metrics.jsonl, figures and a resumable checkpoint in --out")
     r.add_argument("name", help="experiment name (see `tvae-nb list`)")
-    r.add_argument("--budget", default="quick", help="fast, quick or paper (default: quick)")
+    r.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: quick)")
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
     r.add_argument("--out", default=None, help="output folder (default: runs/NAME-BUDGET)")
     r.add_argument("--resume", action="store_true", help="continue from --out's checkpoint.pt")
@@ -120,14 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lr", type=_positive_arg("lr"), default=None, help="learning rate (default: the budget's)")
     r.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None,
                    help="clip the gradient norm to this value (default: the budget's, usually none)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, lines in a file)")
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table")
-    t.add_argument("--budget", default=None, help="fast, quick or paper")
-    t.add_argument("--transform", default=None, help="rotation, hue, scale or paper (default: the budget's; paper for --budget paper)")
-    t.add_argument("--out", default=None, help="output folder")
-    t.add_argument("--device", default=None, help="cpu, cuda, mps or auto")
-    t.add_argument("--seed", type=_int_arg("seed", 0), default=None)
+    t.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: quick)")
+    t.add_argument("--transform", default=None,
+                   help=f"{', '.join(TABLE1_TRANSFORMS)} (default: the budget's; paper for --budget paper)")
+    t.add_argument("--out", default="runs/table1", help="output folder: one run folder per model, table1.json, "
+                   "traversal PNGs; an interrupted table resumes there (default: runs/table1)")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
+    t.add_argument("--seed", type=_int_arg("seed", 0, MAX_SEED), default=0, help="training seed of every model (default: 0)")
+    t.add_argument("--jobs", type=_int_arg("jobs", 1), default=None,
+                   help="models trained at once, each in a process with one torch thread (default: the number of cores)")
+    t.add_argument("--overwrite", action="store_true", help="train every model again, even where --out holds its run")
+    t.add_argument("--no-progress", action="store_true", help="no progress lines")
     t.set_defaults(func=cmd_table1)
     return p
 
@@ -139,9 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None: parser.print_help(); return 0
     try:
         out = getattr(args, "out", None)
-        if out is None and args.command == "table1":                 # table1's own default folder
-            from tvae_nb.metrics import table1
-            out = inspect.signature(table1).parameters["out"].default
         if out is not None: check_out_dir(out, "--out")               # before any data or model is built
         args.func(args)
     except ValueError as e:
@@ -149,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as e:              # NonFiniteLossError
         print(f"tvae-nb {args.command}: error: {e}", file=sys.stderr); return 3
     except KeyboardInterrupt:
-        print(f"tvae-nb {args.command}: interrupted" + ("; continue with --resume" if args.command == "run" else ""),
+        print(f"tvae-nb {args.command}: interrupted" + ("; continue with --resume" if args.command == "run" else
+                                                   "; the same command resumes" if args.command == "table1" else ""),
               file=sys.stderr)
         return 130
     return 0

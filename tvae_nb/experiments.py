@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/experiments.html.md"""
 
 # %% ../nbs/09_experiments.ipynb #6b7460b2
 from __future__ import annotations
-import dataclasses, functools, hashlib, io, json, math, os, sys, time
+import functools, hashlib, io, json, math, os, sys, tempfile, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -15,26 +15,34 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .data import (TRANSFORMS, OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, get_device,
-                          load_mnist, save_sequence_grid, MAX_SEED, MAX_STEPS, check_int, check_number, check_out_dir)
-from .train import History, TrainConfig, kl_warmup, make_optimizer, model_loss, train
+from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, check_number, get_device
+from .data import (TRANSFORMS, OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences,
+                          load_mnist, save_sequence_grid, check_out_dir)
+from .train import (History, TrainConfig, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit,
+                           kl_warmup, make_optimizer, model_loss, train)
 from .tvae import TVAEConfig, dataclass_from_dict, make_model
-from .metrics import BUDGETS, capsule_recipe, capsule_config, capsules, evaluate, roll_predictions
+from .metrics import capsules, evaluate, evaluate_floor, roll_predictions
 from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 
 # %% auto #0
-__all__ = ['DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'RUN_SETTINGS', 'EXPERIMENTS', 'CHECKPOINT',
-           'CHECKPOINT_FORMAT', 'EXPLODED', 'ExperimentConfig', 'budget_settings', 'register', 'make_experiment',
-           'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule', 'dist_env', 'rank_seed',
-           'RunResult', 'run_experiment', 'save_figures']
+__all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'MNIST_TRANSFORMS', 'TABLE1_TRANSFORMS',
+           'CAPSULE_RECIPES', 'RUN_SETTINGS', 'EXPERIMENTS', 'CHECKPOINT', 'CHECKPOINT_FORMAT', 'EXPLODED',
+           'TABLE1_ROWS', 'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe', 'capsule_recipe',
+           'capsule_config', 'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings', 'register',
+           'make_experiment', 'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model', 'rng_state',
+           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule', 'dist_env',
+           'rank_seed', 'RunResult', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures',
+           'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'default_jobs', 'run_jobs',
+           'table1']
 
 # %% ../nbs/09_experiments.ipynb #664c6e90
+BUDGETS = ("fast", "quick", "paper")          # the one list of budgets: configs, recipes and the command line read it
 DATASETS = ("mnist", "dsprites")
 TRAIN_ONLY_TRANSFORMS = ("rotation_or_hue",)   # training data of the generalisation run (chapter 7); evaluated on rotation_hue
 IMAGE_TRANSFORM = "none"                                       # single images, no sequence (seq_len = 1)
+MNIST_TRANSFORMS = TRANSFORMS + ("paper",) + TRAIN_ONLY_TRANSFORMS + (IMAGE_TRANSFORM,)
 
-def _colour(transform: str) -> bool: return "hue" in transform
+def _colour(transform: str) -> bool: return "hue" in transform or transform == "paper"
 
 @dataclass
 class ExperimentConfig:
@@ -45,7 +53,7 @@ class ExperimentConfig:
     model: TVAEConfig = field(default_factory=TVAEConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     dataset: str = "mnist"             # 'mnist' or 'dsprites'
-    transform: str = "rotation"        # a transform of tvae_nb.data, or 'none' for single images
+    transform: str = "rotation"        # a transform of tvae_nb.data, 'paper' (the paper's protocol), or 'none' for single images
     seq_len: int = 18                  # frames per training sequence; must equal model.seq_len
     n_eval: int = 256                  # held-out sequences (or images) evaluated
     n_is: int = 10                     # importance samples of the log p(x) estimate
@@ -59,16 +67,13 @@ class ExperimentConfig:
         def bad(name, expected):
             raise ValueError(f"ExperimentConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
         if not isinstance(self.name, str) or not self.name: bad("name", "a non-empty string")
-        if self.budget not in BUDGETS: bad("budget", f"one of {BUDGETS}")
+        check_choice("ExperimentConfig.budget", self.budget, BUDGETS)
         if not isinstance(self.model, TVAEConfig): bad("model", "a TVAEConfig")
         if not isinstance(self.train, TrainConfig): bad("train", "a TrainConfig")
-        if self.dataset not in DATASETS: bad("dataset", f"one of {DATASETS}")
-        known = TRANSFORMS + TRAIN_ONLY_TRANSFORMS + (IMAGE_TRANSFORM,)
-        if self.dataset == "mnist" and self.transform not in known: bad("transform", f"one of {known}")
+        check_choice("ExperimentConfig.dataset", self.dataset, DATASETS)
+        if self.dataset == "mnist": check_choice("ExperimentConfig.transform", self.transform, MNIST_TRANSFORMS)
         check_int("ExperimentConfig.eval_seed", self.eval_seed, 0, MAX_SEED)
-        for f in ("seq_len", "n_eval", "n_is", "eval_every", "checkpoint_every"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(f, "an int >= 1")
+        for f in ("seq_len", "n_eval", "n_is", "eval_every", "checkpoint_every"): check_int(f"ExperimentConfig.{f}", getattr(self, f), 1)
         if self.transform == IMAGE_TRANSFORM and self.seq_len != 1: bad("seq_len", "1 for single images (transform 'none')")
         if self.transform != IMAGE_TRANSFORM and self.seq_len < 2: bad("seq_len", "an int >= 2 for sequences")
         if self.model.seq_len != self.seq_len: bad("seq_len", f"the model's seq_len ({self.model.seq_len})")
@@ -82,73 +87,189 @@ class ExperimentConfig:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ExperimentConfig":
+    def from_dict(cls, d: dict, # a `to_dict` dict (read from config.json, say)
+                 ) -> "ExperimentConfig":
         "The config a `to_dict` dict describes, refusing unknown keys."
         return dataclass_from_dict(cls, d)
 
+def with_transform(cfg: ExperimentConfig, # an MNIST sequence experiment
+                   transform: str, # a transform of `tvae_nb.data`, or 'paper'
+                  ) -> ExperimentConfig:
+    "`cfg` trained and evaluated on sequences under `transform`, with the model's channels to match (3 for colour)."
+    return replace(cfg, transform=transform, model=replace(cfg.model, x_shape=(3 if _colour(transform) else 1, 28, 28)))
+
 # %% ../nbs/09_experiments.ipynb #31a6e066
-RUN_SETTINGS = {  # how often to evaluate and checkpoint, and the torus run; model and training numbers come from
-                  # chapter 6's CAPSULE_RECIPES, so a recipe is changed in one place
-    "paper": dict(eval_every=5 * 60_000 // 8, checkpoint_every=60_000 // 8,
-                  torus=dict(side=18, K=5, mu_init=30.0, hidden=None, batch_size=8),
-                  dsprites=dict(n_caps=15, cap_dim=15, seq_len=15, hidden=None,
-                                windows=dict(L1=1, short=5, bubble=9, partial=9, full=15))),
-    "quick": dict(eval_every=500, checkpoint_every=500,
-                  torus=dict(side=18, K=5, mu_init=30.0, hidden=(384, 256), batch_size=64, steps=3000),
-                  dsprites=dict(n_caps=15, cap_dim=15, seq_len=15, hidden=(128, 128), train=dict(steps=1500, kl_warmup=500),
-                                windows=dict(L1=1, short=5, bubble=9, partial=9, full=15))),
-    "fast": dict(eval_every=20, checkpoint_every=20,
-                 torus=dict(side=6, K=3, mu_init=30.0, hidden=(64, 64), batch_size=16, steps=60),
-                 dsprites=dict(n_caps=4, cap_dim=5, seq_len=5, hidden=(32, 32),
-                               windows=dict(L1=1, short=3, bubble=3, partial=3, full=5))),
+TABLE1_TRANSFORMS = ("rotation", "hue", "scale", "paper")     # the data Table 1 can be measured on
+
+@dataclass(frozen=True)
+class Windows:
+    "The time windows L of the capsule models, by role."
+    L1: int          # no temporal coherence
+    short: int       # a short shifting window
+    bubble: int      # the non-shifting window of the Bubble VAE
+    partial: int     # a shifting window over part of the sequence (the paper's main model)
+    full: int        # a shifting window over (nearly) the whole sequence
+
+    def get(self, role: str, # one of the field names: 'L1', 'short', 'bubble', 'partial' or 'full'
+           ) -> int:
+        "The window of `role`."
+        return getattr(self, check_choice("window", role, tuple(f.name for f in fields(self))))
+
+@dataclass(frozen=True)
+class CapsuleRecipe:
+    "Every number of the capsule experiments (Table 1, chapters 5 to 7) at one budget."
+    n_caps: int
+    cap_dim: int
+    seq_len: int
+    K: int                       # the window within a capsule
+    mu_init: float
+    hidden: tuple | None         # encoder hidden sizes; None = the paper's (3n, 2n)
+    transform: str               # the data of Table 1 at this budget (one of TABLE1_TRANSFORMS)
+    windows: Windows
+    train: TrainConfig           # every training setting; add a field here to change it for every capsule run
+    n_eval: int                  # held-out sequences evaluated
+    n_is: int                    # importance samples of the log p(x) estimate
+
+    def __post_init__(self):
+        for f in ("n_caps", "cap_dim", "seq_len", "K", "n_eval", "n_is"): check_int(f"CapsuleRecipe.{f}", getattr(self, f), 1)
+        check_choice("CapsuleRecipe.transform", self.transform, TABLE1_TRANSFORMS)
+
+CAPSULE_RECIPES = {   # the one place the capsule experiments' numbers live
+    "paper": CapsuleRecipe(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0, hidden=None, transform="paper",
+                           windows=Windows(L1=1, short=5, bubble=5, partial=13, full=18),     # the paper code's windows
+                           train=TrainConfig(steps=100 * 60_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9,
+                                             batch_size=8, kl_warmup=0),
+                           n_eval=1000, n_is=100),
+    "quick": CapsuleRecipe(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
+                           windows=Windows(L1=1, short=3, bubble=5, partial=7, full=11),
+                           train=TrainConfig(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000),
+                           n_eval=128, n_is=20),
+    "fast": CapsuleRecipe(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64), transform="rotation",
+                          windows=Windows(L1=1, short=3, bubble=3, partial=3, full=5),
+                          train=TrainConfig(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30),
+                          n_eval=16, n_is=2),
 }
 
-def budget_settings(budget: str) -> dict:
-    "All numbers of `budget` ('fast', 'quick' or 'paper'): chapter 6's capsule recipe plus evaluation/checkpoint intervals."
-    if budget not in BUDGETS: raise ValueError(f"budget={budget!r} is invalid: expected one of {BUDGETS}")
-    return {**capsule_recipe(budget), **RUN_SETTINGS[budget]}
+def capsule_recipe(budget: str, # 'fast', 'quick' or 'paper'
+                  ) -> CapsuleRecipe:
+    "The capsule-model numbers of `budget`."
+    return CAPSULE_RECIPES[check_choice("budget", budget, BUDGETS)]
+
+def capsule_config(budget: str, # 'fast', 'quick' or 'paper'
+                   window: str = "partial", # the role of the time window: L1, short, bubble, partial or full
+                   model: str = "tvae", # 'tvae' or 'vae'
+                   shift: bool = True, # shifting temporal coherence (TVAE) or not (Bubble)
+                   x_shape: tuple = (1, 28, 28), # (C, H, W) of one frame
+                   seq_len: int | None = None, # frames per sequence (None: the recipe's)
+                  ) -> TVAEConfig:
+    "The `TVAEConfig` of a capsule model at `budget` with the time window of `window`."
+    r = capsule_recipe(budget)
+    return TVAEConfig(model=model, topography="capsules", n_caps=r.n_caps, cap_dim=r.cap_dim,
+                      seq_len=seq_len or r.seq_len, L=r.windows.get(window) if model == "tvae" else 1, K=r.K,
+                      shift=shift, mu_init=r.mu_init, x_shape=x_shape, hidden=r.hidden)
+
+# %% ../nbs/09_experiments.ipynb #151ded6a
+@dataclass(frozen=True)
+class TorusRecipe:
+    "The TVAE with a 2-D torus topography on single images (Fig. 3)."
+    side: int                    # the torus is side x side units
+    K: int                       # K x K neighbourhoods
+    mu_init: float
+    hidden: tuple | None
+    train_changes: dict          # TrainConfig fields that differ from the budget's capsule recipe
+
+@dataclass(frozen=True)
+class DSpritesRecipe:
+    "The capsule models on dSprites sequences (Table 2, chapter 8)."
+    n_caps: int
+    cap_dim: int
+    seq_len: int
+    hidden: tuple | None
+    windows: Windows
+    train_changes: dict = field(default_factory=dict)   # TrainConfig fields that differ from the capsule recipe
+
+@dataclass(frozen=True)
+class RunSettings:
+    "How often a run evaluates and checkpoints, and the torus and dSprites models, at one budget."
+    eval_every: int              # steps between evaluations (lines of metrics.jsonl)
+    checkpoint_every: int        # steps between checkpoints
+    torus: TorusRecipe
+    dsprites: DSpritesRecipe
+
+    def __post_init__(self):
+        for f in ("eval_every", "checkpoint_every"): check_int(f"RunSettings.{f}", getattr(self, f), 1)
+        for r in (self.torus, self.dsprites): replace(TrainConfig(), **r.train_changes)   # unknown or bad fields fail here
+
+RUN_SETTINGS = {
+    "paper": RunSettings(eval_every=5 * 60_000 // 8, checkpoint_every=60_000 // 8,
+                         torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=None,
+                                           train_changes=dict(batch_size=8, kl_warmup=0)),
+                         dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=None,
+                                                 windows=Windows(L1=1, short=5, bubble=9, partial=9, full=15))),
+    "quick": RunSettings(eval_every=500, checkpoint_every=500,
+                         torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=(384, 256),
+                                           train_changes=dict(batch_size=64, kl_warmup=0, steps=3000)),
+                         dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=(128, 128),
+                                                 windows=Windows(L1=1, short=5, bubble=9, partial=9, full=15),
+                                                 train_changes=dict(steps=1500, kl_warmup=500))),
+    "fast": RunSettings(eval_every=20, checkpoint_every=20,
+                        torus=TorusRecipe(side=6, K=3, mu_init=30.0, hidden=(64, 64),
+                                          train_changes=dict(batch_size=16, kl_warmup=0, steps=60)),
+                        dsprites=DSpritesRecipe(n_caps=4, cap_dim=5, seq_len=5, hidden=(32, 32),
+                                                windows=Windows(L1=1, short=3, bubble=3, partial=3, full=5))),
+}
+
+def run_settings(budget: str, # 'fast', 'quick' or 'paper'
+                ) -> RunSettings:
+    "Evaluation and checkpoint intervals, and the torus and dSprites models, of `budget`."
+    return RUN_SETTINGS[check_choice("budget", budget, BUDGETS)]
 
 # %% ../nbs/09_experiments.ipynb #4dd8287d
 EXPERIMENTS: dict[str, Callable[[str], ExperimentConfig]] = {}
 
-def register(name: str):
+def register(name: str, # the experiment's name in the registry (`tvae-nb run NAME`)
+            ):
     "Decorator: add a builder `budget -> ExperimentConfig` to `EXPERIMENTS` under `name`."
     def deco(fn):
         EXPERIMENTS[name] = fn
         return fn
     return deco
 
-def make_experiment(name: str, budget: str = "quick", seed: int | None = None, steps: int | None = None,
-                    lr: float | None = None, grad_clip: float | None = None) -> ExperimentConfig:
+def make_experiment(name: str, # a registered experiment (see `EXPERIMENTS`, `tvae-nb list`)
+                    budget: str = "quick", # 'fast', 'quick' or 'paper'
+                    seed: int | None = None, # training seed (None: the experiment's)
+                    steps: int | None = None, # training steps (None: the budget's)
+                    lr: float | None = None, # learning rate (None: the budget's)
+                    grad_clip: float | None = None, # clip the gradient norm (None: the budget's)
+                   ) -> ExperimentConfig:
     "The config of registered experiment `name` at `budget`, optionally with another seed, step count, learning rate or clip."
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment={name!r} is unknown: expected one of {', '.join(sorted(EXPERIMENTS))}")
-    if budget not in BUDGETS: raise ValueError(f"budget={budget!r} is invalid: expected one of {BUDGETS}")
-    cfg = EXPERIMENTS[name](budget)
-    if seed is not None: cfg = replace(cfg, train=replace(cfg.train, seed=check_int("seed", seed, 0, MAX_SEED)))
-    if steps is not None: cfg = replace(cfg, train=replace(cfg.train, steps=check_int("steps", steps, 0, MAX_STEPS)))
-    if lr is not None: cfg = replace(cfg, train=replace(cfg.train, lr=check_number("lr", lr, positive=True)))
-    if grad_clip is not None:
-        cfg = replace(cfg, train=replace(cfg.train, grad_clip=check_number("grad_clip", grad_clip, positive=True)))
-    return cfg
+    cfg = EXPERIMENTS[name](check_choice("budget", budget, BUDGETS))
+    changes = {}
+    if seed is not None: changes["seed"] = check_int("seed", seed, 0, MAX_SEED)
+    if steps is not None: changes["steps"] = check_int("steps", steps, 0, MAX_STEPS)
+    if lr is not None: changes["lr"] = check_number("lr", lr, positive=True)
+    if grad_clip is not None: changes["grad_clip"] = check_number("grad_clip", grad_clip, positive=True)
+    return replace(cfg, train=replace(cfg.train, **changes)) if changes else cfg
 
 # %% ../nbs/09_experiments.ipynb #8c989841
-def _capsule_experiment(name, description, budget, model="tvae", window="partial", shift=True, transform="rotation",
+def _capsule_experiment(name, description, budget, model="tvae", window="partial", shift=True, transform=None,
                         dataset="mnist") -> ExperimentConfig:
-    s = budget_settings(budget)
+    "A capsule experiment at `budget`; `transform=None` is the budget's Table-1 data."
+    r, s = capsule_recipe(budget), run_settings(budget)
     if dataset == "dsprites":                              # 15 capsules x 15 units over 15 frames of 64x64 sprites
-        d = s["dsprites"]
+        d = s.dsprites
         mcfg = replace(capsule_config(budget, "partial", model=model, shift=shift, x_shape=(1, 64, 64)),
-                       n_caps=d["n_caps"], cap_dim=d["cap_dim"], seq_len=d["seq_len"], hidden=d["hidden"],
-                       L=d["windows"][window] if model == "tvae" else 1)
-        tcfg = TrainConfig(seed=0, **{**s["train"], **d.get("train", {})})
-        return ExperimentConfig(name, description, budget, mcfg, tcfg, dataset, "dsprites", mcfg.seq_len, s["n_eval"],
-                                s["K_is"], eval_every=s["eval_every"], checkpoint_every=s["checkpoint_every"])
-    x_shape = ((3 if _colour(transform) else 1), 28, 28)
-    mcfg = capsule_config(budget, window, model=model, shift=shift, x_shape=x_shape)
-    return ExperimentConfig(name, description, budget, mcfg, TrainConfig(seed=0, **s["train"]), dataset, transform,
-                            mcfg.seq_len, s["n_eval"], s["K_is"], eval_every=s["eval_every"],
-                            checkpoint_every=s["checkpoint_every"])
+                       n_caps=d.n_caps, cap_dim=d.cap_dim, seq_len=d.seq_len, hidden=d.hidden,
+                       L=d.windows.get(window) if model == "tvae" else 1)
+        tcfg, transform = replace(r.train, **d.train_changes), "dsprites"
+    else:
+        transform = transform or r.transform
+        mcfg = capsule_config(budget, window, model=model, shift=shift, x_shape=(3 if _colour(transform) else 1, 28, 28))
+        tcfg = r.train
+    return ExperimentConfig(name, description, budget, mcfg, tcfg, dataset, transform, mcfg.seq_len, r.n_eval, r.n_is,
+                            eval_every=s.eval_every, checkpoint_every=s.checkpoint_every)
 
 def _add_capsule(name, description, **kw):
     register(name)(lambda budget: _capsule_experiment(name, description, budget, **kw))
@@ -160,11 +281,11 @@ _TABLE = [("vae", "plain VAE baseline (no topography)", dict(model="vae")),
           ("tvae-partial", "TVAE with a partial shifting window (the paper's main model)", dict(window="partial")),
           ("tvae-full", "TVAE with the full shifting window (L close to S)", dict(window="full"))]
 for _k, _d, _kw in _TABLE:
-    _add_capsule(f"table1-{_k}", f"Table 1, MNIST rotations: {_d}", **_kw)
+    _add_capsule(f"table1-{_k}", f"Table 1, MNIST sequences (rotation; the paper's protocol at --budget paper): {_d}", **_kw)
 for _k, _d, _kw in [t for t in _TABLE if t[0] != "tvae-L1"]:
     _add_capsule(f"table2-{_k}", f"Table 2, dSprites: {_d}", dataset="dsprites", **_kw)
 _add_capsule("fig4-capsules-partial", "Figure 4: capsule-roll traversals of the partial-window TVAE on rotations",
-             window="partial")
+             window="partial", transform="rotation")
 _add_capsule("combined-rotation-hue", "Combined transforms: rotation and hue change together in each sequence",
              window="partial", transform="rotation_hue")
 _add_capsule("generalisation-rotation-hue", "Generalisation (appendix B.4): train on rotation-only or hue-only sequences, "
@@ -175,15 +296,13 @@ _add_capsule("perspective", "Perspective transforms (out-of-plane rotation) of M
 @register("fig3-torus-mnist")
 def _fig3(budget: str) -> ExperimentConfig:
     "Figure 3: a TVAE with a 2-D torus topography on single MNIST images."
-    s = budget_settings(budget)
-    t = s["torus"]
-    mcfg = TVAEConfig(model="tvae", topography="torus", n_caps=t["side"], cap_dim=t["side"], seq_len=1, L=1, K=t["K"],
-                      mu_init=t["mu_init"], hidden=t["hidden"])
-    tcfg = TrainConfig(seed=0, **{**s["train"], "batch_size": t["batch_size"], "kl_warmup": 0,
-                                  **({"steps": t["steps"]} if "steps" in t else {})})
+    r, s = capsule_recipe(budget), run_settings(budget)
+    t = s.torus
+    mcfg = TVAEConfig(model="tvae", topography="torus", n_caps=t.side, cap_dim=t.side, seq_len=1, L=1, K=t.K,
+                      mu_init=t.mu_init, hidden=t.hidden)
     return ExperimentConfig("fig3-torus-mnist", "Figure 3: TVAE with a 2-D torus topography on single MNIST images",
-                            budget, mcfg, tcfg, "mnist", IMAGE_TRANSFORM, 1, s["n_eval"], s["K_is"],
-                            eval_every=s["eval_every"], checkpoint_every=s["checkpoint_every"])
+                            budget, mcfg, replace(r.train, **t.train_changes), "mnist", IMAGE_TRANSFORM, 1, r.n_eval,
+                            r.n_is, eval_every=s.eval_every, checkpoint_every=s.checkpoint_every)
 
 # %% ../nbs/09_experiments.ipynb #4c109a22
 def experiment_table(budget: str = "quick") -> list[dict]:
@@ -198,7 +317,11 @@ def experiment_table(budget: str = "quick") -> list[dict]:
     return rows
 
 # %% ../nbs/09_experiments.ipynb #de22689a
-def make_sampler(cfg: ExperimentConfig, device=None, rank: int = 0, verbose: bool = False):
+def make_sampler(cfg: ExperimentConfig, # the experiment
+                 device=None, # where batches are generated
+                 rank: int = 0, # this process's rank (each rank draws its own batches)
+                 verbose: bool = False, # say which MNIST was loaded
+                ):
     "The training sampler of `cfg` for process `rank`: MNIST images or sequences, one-at-a-time sequences, or dSprites."
     tc, dev = cfg.train, get_device(device)
     if cfg.dataset == "dsprites":
@@ -209,7 +332,9 @@ def make_sampler(cfg: ExperimentConfig, device=None, rank: int = 0, verbose: boo
         return OneAtATimeSampler(xtr, ytr, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     return SequenceSampler(xtr, ytr, cfg.transform, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
 
-def eval_batch(cfg: ExperimentConfig, device=None):
+def eval_batch(cfg: ExperimentConfig, # the experiment
+               device=None, # where the batch lives
+              ):
     "The fixed held-out batch `cfg` is evaluated on: `n_eval` test sequences (or images) from `eval_seed`."
     dev = get_device(device)
     if cfg.dataset == "dsprites":
@@ -226,8 +351,12 @@ def _test_loss(model, batch) -> dict:
     S = x.shape[1] if x.ndim == 5 else 1
     return {"test_loss": sum(model.loss(xb).loss.item() * len(xb) for xb in x.split(256)) / len(x) / S}
 
-def evaluate_model(model, batch, seed: int = 0, n_is: int = 10) -> dict:
-    "Metrics of `model` on `batch` (floats), computed with their own RNG seed, leaving the training RNG untouched."
+def evaluate_model(model, # a `SeqVAE` or `TVAE`
+                   batch, # the held-out batch (`eval_batch`)
+                   seed: int = 0, # the evaluation's own RNG seed
+                   n_is: int = 10, # importance samples of log p(x)
+                  ) -> dict:
+    "Metrics of `model` on `batch` (floats; counts stay ints, a flagged ratio None), with their own RNG seed, leaving the training RNG untouched."
     cfg = getattr(model, "cfg", None)
     def ev(model, batch):
         if batch.x.ndim == 5 and cfg is not None and cfg.topography == "capsules":
@@ -243,7 +372,8 @@ def evaluate_model(model, batch, seed: int = 0, n_is: int = 10) -> dict:
         torch.manual_seed(seed)
         res = ev(model, batch)
     model.train(was_training)
-    return {k: float(v) for k, v in res.items() if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1)}
+    res = {k: v.item() if torch.is_tensor(v) and v.numel() == 1 else v for k, v in res.items()}
+    return {k: v for k, v in res.items() if v is None or isinstance(v, (int, float))}
 
 # %% ../nbs/09_experiments.ipynb #ce0cd591
 CHECKPOINT = "checkpoint.pt"
@@ -438,12 +568,96 @@ def _gather(obj, world: int) -> list:
     return out
 
 # %% ../nbs/09_experiments.ipynb #a5b71c0c
-def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: bool = False, progress: bool = True,
-                   overwrite: bool = False, stop_after: int | None = None, max_seconds: float | None = None) -> RunResult:
+def _open_process_group(world: int, dev: torch.device) -> bool:
+    "Start torch.distributed's process group under torchrun (NCCL on CUDA, gloo on CPU); True if this call started it."
+    if world == 1: return False
+    import torch.distributed as dist
+    if dist.is_initialized(): return False
+    if dev.type == "cuda": torch.cuda.set_device(dev)
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return True
+
+def _restore(ckpt: dict, model, opt, sampler, rank: int, dev, out: Path) -> History:
+    "Load a checkpoint's model, optimiser, sampler and RNG state for process `rank`; returns its history."
+    try:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        hist = _history_from_state(ckpt["history"])
+        mine = ckpt["ranks"][rank]
+        sampler.load_state_dict(mine["sampler"])
+        set_rng_state(mine["rng"], dev)
+        return hist
+    except (RuntimeError, KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise ValueError(f"--resume: checkpoint {str(out / CHECKPOINT)!r} does not fit this run's model, optimiser "
+                         f"or sampler ({type(e).__name__}: {first}); start again with --overwrite") from None
+
+def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bool):
+    "Create `out`, remove temporary files an interrupted save left, write config.json (new runs) and metrics.jsonl."
+    out.mkdir(parents=True, exist_ok=True)
+    for orphan in _orphans(out / CHECKPOINT):               # a crash between writing and renaming left it
+        orphan.unlink(missing_ok=True); print(f"[tvae-nb] removed {orphan.name}, left by an interrupted save")
+    if not resume:
+        (out / "config.json").write_text(json.dumps({"experiment": cfg.to_dict(), "version": __version__,
+                                                     "command": " ".join(sys.argv)}, indent=2))
+    # metrics.jsonl holds exactly the evaluations up to the checkpoint's step
+    (out / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in hist.evals))
+
+class Checkpointer(Callback):
+    "Save a checkpoint of the run every `every` steps: every process gives its RNG and sampler state, rank 0 writes."
+    def __init__(self, cfg: ExperimentConfig, # the run's config (stored in the checkpoint, checked on resume)
+                 out: Path, # the run folder
+                 model: nn.Module, # the model (not its DDP wrapper)
+                 optimizer, # the run's optimiser
+                 sampler, # the training sampler (its state is saved)
+                 device: torch.device, # the device of this process
+                 world: int, # the number of processes
+                 batch, # rank 0's held-out batch, for `checkpoint_refusal` (None on other ranks)
+                ):
+        self.cfg, self.out, self.model, self.opt, self.sampler, self.dev, self.world, self.batch = (
+            cfg, out, model, optimizer, sampler, device, world, batch)
+
+    def save(self, history: History, # the history up to `step`
+             step: int, # the number of steps done
+            ):
+        "Gather every process's state and write the checkpoint, unless the state has diverged (the previous one stays)."
+        states = _gather({"rng": rng_state(self.dev), "sampler": self.sampler.state_dict()}, self.world)
+        if self.batch is None: return                                     # not rank 0
+        first = history.values["loss"][0] if history.values.get("loss") else None
+        why = checkpoint_refusal(self.model, self.batch.x[:8], first, seed=self.cfg.eval_seed)
+        if why: print(f"[tvae-nb] not checkpointing step {step}: {why}; the previous checkpoint stays", flush=True)
+        else: save_checkpoint(self.out / CHECKPOINT, self.cfg, self.model, self.opt, history, step, states)
+
+    def after_step(self, state):
+        if state.done % self.cfg.checkpoint_every == 0: self.save(state.history, state.done)
+
+def _log_eval(out: Path, entry: dict):
+    "Append one evaluation to the run's metrics.jsonl."
+    with open(out / "metrics.jsonl", "a") as f: f.write(json.dumps(entry) + "\n")
+
+def _summary(cfg: ExperimentConfig, hist: History, out: Path) -> str:
+    "The last lines a run prints: steps, budget, losses, the last evaluation and how to continue."
+    step, last = len(hist.steps), (hist.evals[-1] if hist.evals else {})
+    msg = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step" and isinstance(v, (int, float)))
+    s = (f"[tvae-nb] {cfg.name}: {step} of {cfg.train.steps} steps ({hist.stopped} budget) in {hist.seconds:.0f} s; "
+         f"train loss {hist.mean('loss', 50) if step else float('nan'):.2f}"
+         f"{'; eval at step ' + str(last['step']) + ': ' + msg if last else ''}")
+    if step < cfg.train.steps: s += f"\n[tvae-nb] continue with: tvae-nb run {cfg.name} --budget {cfg.budget} --out {out} --resume"
+    return s
+
+# %% ../nbs/09_experiments.ipynb #fa8a1499
+def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment`)
+                   out_dir=None, # the run folder (default: runs/NAME-BUDGET)
+                   device=None, # 'cpu', 'cuda', 'mps' or 'auto' (under torchrun: each process's cuda:LOCAL_RANK)
+                   resume: bool = False, # continue from the folder's checkpoint
+                   progress: bool | str = True, # a bar on a terminal or notebook, lines otherwise; 'lines': always lines
+                   overwrite: bool = False, # start again in a folder that holds a run
+                   stop_after: int | None = None, # stop at this step count, as if interrupted
+                   max_seconds: float | None = None, # stop after this many seconds (default: the config's)
+                  ) -> RunResult:
     "Train experiment `cfg`, writing config.json, metrics.jsonl, PNG figures and checkpoint.pt into `out_dir`."
     if not isinstance(cfg, ExperimentConfig): raise ValueError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")
-    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 0):
-        raise ValueError(f"stop_after={stop_after!r} is invalid: expected an int >= 0 or None")
+    if stop_after is not None: check_int("stop_after", stop_after, 0)
     if max_seconds is not None: check_number("max_seconds", max_seconds, positive=True)
     out = Path(out_dir if out_dir is not None else f"runs/{cfg.name}-{cfg.budget}")
     rank, local_rank, world = dist_env()
@@ -454,96 +668,76 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
     if ckpt is not None and ckpt["world_size"] != world:
         raise ValueError(f"--resume: checkpoint was written by {ckpt['world_size']} process(es), this run has {world}; "
                          f"resume with the same --nproc_per_node x --nnodes")
-
-    started_pg = False
-    if world > 1:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            if dev.type == "cuda": torch.cuda.set_device(dev)
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-            started_pg = True
-    main_rank = rank == 0
-    try:
-        tc = cfg.train
-        model = make_model(cfg.model, seed=tc.seed).to(dev)
-        sampler = make_sampler(cfg, dev, rank, verbose=main_rank)
-        opt = make_optimizer(model.parameters(), tc.optimizer, tc.lr, tc.momentum)
-        torch.manual_seed(rank_seed(tc.seed, rank))
-        hist, start = History(), 0
-        if ckpt is not None:
-            try:
-                model.load_state_dict(ckpt["model"])
-                opt.load_state_dict(ckpt["optimizer"])
-                hist, start = _history_from_state(ckpt["history"]), ckpt["step"]
-                mine = ckpt["ranks"][rank]
-                sampler.load_state_dict(mine["sampler"])
-                set_rng_state(mine["rng"], dev)
-            except (RuntimeError, KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-                first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-                raise ValueError(f"--resume: checkpoint {str(out / CHECKPOINT)!r} does not fit this run's model, optimiser "
-                                 f"or sampler ({type(e).__name__}: {first}); start again with --overwrite") from None
-        net = model
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            net = DDP(LossModule(model, **tc.loss_options()), device_ids=[dev.index] if dev.type == "cuda" else None)
-            loss_fn = lambda m, batch, w: m(batch.x, w)
-        else: loss_fn = functools.partial(model_loss, **tc.loss_options())
-        end = tc.steps if stop_after is None else min(tc.steps, stop_after)
-        if main_rank:
-            out.mkdir(parents=True, exist_ok=True)
-            for orphan in _orphans(out / CHECKPOINT):               # a crash between writing and renaming left it
-                orphan.unlink(missing_ok=True); print(f"[tvae-nb] removed {orphan.name}, left by an interrupted save")
-            if not resume:
-                (out / "config.json").write_text(json.dumps({"experiment": cfg.to_dict(), "version": __version__,
-                                                             "command": " ".join(sys.argv)}, indent=2))
-            # metrics.jsonl holds exactly the evaluations up to the checkpoint's step
-            (out / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in hist.evals))
-            print(f"[tvae-nb] {cfg.name} | budget {cfg.budget} | device {dev} | processes {world} | steps {start} -> "
-                  f"{end} of {tc.steps} | out {out}", flush=True)
-        batch_eval = eval_batch(cfg, dev) if main_rank else None
-
-        def eval_fn(_):
-            m = evaluate_model(model, batch_eval, seed=cfg.eval_seed, n_is=cfg.n_is)
-            with open(out / "metrics.jsonl", "a") as f: f.write(json.dumps({"step": len(hist.steps), **m}) + "\n")
-            return m
-
-        def checkpoint(step, h):
-            states = _gather({"rng": rng_state(dev), "sampler": sampler.state_dict()}, world)
-            if not main_rank: return
-            why = checkpoint_refusal(model, batch_eval.x[:8], h.values["loss"][0] if h.values.get("loss") else None,
-                                     seed=cfg.eval_seed)
-            if why: print(f"[tvae-nb] not checkpointing step {step}: {why}; the previous checkpoint stays", flush=True)
-            else: save_checkpoint(out / CHECKPOINT, cfg, model, opt, h, step, states)
-
-        secs = max_seconds if max_seconds is not None else tc.max_seconds
-        if world > 1 and secs is not None:
-            if main_rank: print("[tvae-nb] time budgets are per process; ignored under torchrun (use steps)")
-            secs = None
-        if end > start:
-            hist = train(net, sampler, loss_fn, steps=end - start, max_seconds=secs, optimizer=opt, lr=tc.lr, seed=None,
-                         device=dev, kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None,
-                         grad_clip=tc.grad_clip, eval_fn=eval_fn if main_rank else None, eval_every=cfg.eval_every,
-                         progress=progress and main_rank, start_step=start, history=hist,
-                         callback=checkpoint, callback_every=cfg.checkpoint_every)
-        step = len(hist.steps)
-        if step % cfg.checkpoint_every != 0 or step == start: checkpoint(step, hist)
-        if main_rank:
-            save_figures(model, hist, batch_eval, out, cfg)
-            last = hist.evals[-1] if hist.evals else {}
-            msg = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
-            print(f"[tvae-nb] {cfg.name}: {step} of {tc.steps} steps ({hist.stopped} budget) in {hist.seconds:.0f} s; "
-                  f"train loss {hist.mean('loss', 50) if step else float('nan'):.2f}"
-                  f"{'; eval at step ' + str(last['step']) + ': ' + msg if last else ''}", flush=True)
-            if step < tc.steps: print(f"[tvae-nb] continue with: tvae-nb run {cfg.name} --budget {cfg.budget} "
-                                      f"--out {out} --resume", flush=True)
-        return RunResult(model, hist, out, step, step == tc.steps, hist.evals[-1] if hist.evals else {})
+    started_pg = _open_process_group(world, dev)
+    try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds)
     finally:
         if started_pg:
             import torch.distributed as dist
             dist.destroy_process_group()
 
+def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds) -> RunResult:
+    "The body of `run_experiment` once the folder, the checkpoint and the process group are settled."
+    main_rank, tc = rank == 0, cfg.train
+    model = make_model(cfg.model, seed=tc.seed).to(dev)
+    sampler = make_sampler(cfg, dev, rank, verbose=main_rank)
+    opt = make_optimizer(model.parameters(), tc.optimizer, tc.lr, tc.momentum)
+    torch.manual_seed(rank_seed(tc.seed, rank))
+    hist = _restore(ckpt, model, opt, sampler, rank, dev, out) if ckpt is not None else History()
+    start, end = len(hist.steps), tc.steps if stop_after is None else min(tc.steps, stop_after)
+    batch = eval_batch(cfg, dev) if main_rank else None
+    if main_rank:
+        _open_run_folder(out, cfg, hist, ckpt is not None)
+        print(f"[tvae-nb] {cfg.name} | budget {cfg.budget} | device {dev} | processes {world} | steps {start} -> "
+              f"{end} of {tc.steps} | out {out}", flush=True)
+    evaluate_run = lambda _: evaluate_model(model, batch, seed=cfg.eval_seed, n_is=cfg.n_is)   # the model, not its DDP wrapper
+    checkpointer = Checkpointer(cfg, out, model, opt, sampler, dev, world, batch)
+    callbacks = [NonFiniteGuard(), *([EvalEvery(evaluate_run, cfg.eval_every, functools.partial(_log_eval, out))]
+                                     if main_rank else []), checkpointer]
+    secs = max_seconds if max_seconds is not None else tc.max_seconds
+    if world > 1 and secs is not None:
+        if main_rank: print("[tvae-nb] time budgets are per process; ignored under torchrun (use steps)")
+        secs = None
+    if secs is not None: callbacks.append(TimeLimit(secs))
+    if progress and main_rank: callbacks.append(Progress(cfg.name, lines=True if progress == "lines" else None))
+    if world > 1:                                            # DDP syncs gradients through a module's forward
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(LossModule(model, **tc.loss_options()), device_ids=[dev.index] if dev.type == "cuda" else None)
+        loss_fn = lambda m, b, w: m(b.x, w)
+    else: net, loss_fn = model, functools.partial(model_loss, **tc.loss_options())
+    if end > start:
+        hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks, history=hist,
+                     kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
+    step = len(hist.steps)
+    final_eval = main_rank and step == tc.steps and step > 0 and (not hist.evals or hist.evals[-1]["step"] != step)
+    if final_eval:                                               # a finished run always ends with its final evaluation
+        entry = {"step": step, **evaluate_run(model)}
+        hist.evals.append(entry); _log_eval(out, entry)
+    if step % cfg.checkpoint_every != 0 or step == start or (final_eval and world == 1): checkpointer.save(hist, step)
+    if main_rank:
+        save_figures(model, hist, batch, out, cfg)
+        print(_summary(cfg, hist, out), flush=True)
+    return RunResult(model, hist, out, step, step == tc.steps, hist.evals[-1] if hist.evals else {})
+
 # %% ../nbs/09_experiments.ipynb #3f5529eb
-def save_figures(model: nn.Module, hist: History, batch, out, cfg: ExperimentConfig) -> list[Path]:
+def save_traversal_png(path, # where to write the PNG
+                       model: nn.Module, # a capsule model (`encode_static`, `decode`)
+                       x: torch.Tensor, # held-out sequences (B, S, C, H, W)
+                       n: int = 3, # how many sequences to show
+                       title: str = "", # the figure's title (default: what the rows show)
+                      ) -> Path:
+    "Save a capsule-roll traversal: for `n` sequences, the true frames above frame 0 decoded with its capsules rolled by k."
+    x = x[:n]
+    gen = roll_predictions(model, x[:, 0], range(x.shape[1]))                    # (n, S, C, H, W)
+    both = torch.stack([x, gen], 1).flatten(0, 1)                                 # (2n, S, C, H, W): data, roll
+    return save_sequence_grid(path, both.cpu(), title=title or "rows: data, frame 0 with capsules rolled by k",
+                              row_labels=["data", "roll"] * len(x))
+
+def save_figures(model: nn.Module, # the trained model
+                 hist: History, # the run's history (losses and evaluations)
+                 batch, # the held-out batch
+                 out, # the run folder
+                 cfg: ExperimentConfig, # the run's config
+                ) -> list[Path]:
     "Write loss.png, reconstructions.png and (capsule TVAEs) capsule_roll.png into `out`; returns the paths."
     import matplotlib
     import matplotlib.pyplot as plt
@@ -566,8 +760,172 @@ def save_figures(model: nn.Module, hist: History, batch, out, cfg: ExperimentCon
                                         row_labels=["data", "recon"] * len(x)))
         c = cfg.model
         if c.model == "tvae" and c.topography == "capsules" and batch.x.ndim == 5:
-            gen = roll_predictions(model, x[:, 0], range(cfg.seq_len))              # (B, S, C, H, W)
-            both = torch.stack([x, gen], 1).flatten(0, 1)
-            paths.append(save_sequence_grid(out / "capsule_roll.png", both, title="rows: data, first frame with capsules rolled by s",
-                                            row_labels=["data", "roll"] * len(x)))
+            paths.append(save_traversal_png(out / "capsule_roll.png", model, x, n=len(x),
+                                            title="rows: data, first frame with capsules rolled by s"))
     return paths
+
+# %% ../nbs/09_experiments.ipynb #19ab4742
+TABLE1_ROWS = {"VAE": "table1-vae", "TVAE L=1": "table1-tvae-L1", "Bubble": "table1-bubble",
+               "TVAE partial L": "table1-tvae-partial", "TVAE full L": "table1-tvae-full"}   # row -> registered experiment
+
+def table1_experiments(budget: str = "quick", # 'fast', 'quick' or 'paper'
+                       seed: int = 0, # the training seed of every row
+                       transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's)
+                      ) -> dict[str, ExperimentConfig]:
+    "The registered experiments of Table 1's five rows at `budget`, all with the same seed and data."
+    transform = check_choice("transform", transform or capsule_recipe(budget).transform, TABLE1_TRANSFORMS)
+    return {row: with_transform(make_experiment(name, budget, seed=seed), transform) for row, name in TABLE1_ROWS.items()}
+
+def table1_setup(budget: str = "quick", # 'fast', 'quick' or 'paper'
+                 seed: int = 0, # the training seed
+                ) -> dict:
+    "The five Table-1 model configs, their training config and evaluation sizes at `budget`, read from the registry."
+    exps = table1_experiments(budget, seed)
+    one = exps["VAE"]
+    return {"models": {row: c.model for row, c in exps.items()}, "train": one.train, "n_eval": one.n_eval, "n_is": one.n_is}
+
+# %% ../nbs/09_experiments.ipynb #17034b76
+def fmt_ratio(v: float | None, # a ratio, or None for a flagged (all-flat) code
+              fmt: str = ".2f", # the number's format
+              width: int = 6, # the cell's width
+             ) -> str:
+    "A table cell: the number formatted, or 'FLAT' for a flagged (None) ratio."
+    return f"{'FLAT':>{width}}" if v is None else f"{v:{width}{fmt}}"
+
+def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
+                 ) -> str:
+    "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
+    def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
+    name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
+    c1 = [("log p(x)", 9), ("paper code", 11), ("ELBO", 8), ("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("u>0.1", 6)]
+    lines = ["Likelihood per frame (nats; log p(x): joint importance sampling with -log n_is; paper code: per-frame, no -log n_is) "
+             "and latent use (KL per frame; active units, Var_x E[.] > 0.01; u-units with KL > 0.1)",
+             f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
+    for r in rows:
+        lines.append(name(r) + f"{r['log_px']:9.1f}{r['log_px_paper']:11.1f}{r['elbo']:8.1f}{r['kl_z']:7.1f}{r['kl_u']:7.1f}"
+                     f"{r['active_z']:6d}{r['active_u']:6d}{r['used_u']:6d}")
+    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6),
+          ("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
+    lines += ["", "Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic code, "
+              "each against its null (frames shuffled in time); ratio = E / null; plain r = the uncentered ratios",
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c2)]
+    for r in rows:
+        lines.append(name(r) + f"{r['E_eq_c']:8.0f}{r['E_eq_c_null']:7.0f}{r['E_eq_c_floor']:7.0f}" + fmt_ratio(r['E_eq_c_ratio'], ".2f", 6)
+                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + fmt_ratio(r['E_eq_det_c_ratio'], ".2f", 6)
+                     + fmt_ratio(r['E_eq_ratio'], ".2f", 8) + fmt_ratio(r['E_eq_det_ratio'], ".2f", 6)
+                     + f"{r['roll_mse']:6.1f}{r['no_roll_mse']:8.1f}{r['flat']:5.2f}")
+    c3 = [("E_inv_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_inv_det_c", 12), ("null", 7), ("ratio", 6)]
+    lines += ["", "Invariance: centered invariance error against its null (each frame from a different sequence)",
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c3)]
+    for r in rows:
+        lines.append(name(r) + f"{r['E_inv_c']:8.0f}{r['E_inv_c_null']:7.0f}{r['E_inv_c_floor']:7.0f}" + fmt_ratio(r['E_inv_c_ratio'], ".2f", 6)
+                     + f"{r['E_inv_det_c']:12.0f}{r['E_inv_det_c_null']:7.0f}" + fmt_ratio(r['E_inv_det_c_ratio'], ".2f", 6))
+    return "\n".join(lines)
+
+# %% ../nbs/09_experiments.ipynb #1bdaaae7
+def _slug(row: str) -> str: return row.replace(" ", "_").replace("=", "")
+
+def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L', ...)
+               cfg: ExperimentConfig, # its experiment (from `table1_experiments`)
+               out, # the table's folder: the run goes to out/NAME, the traversal PNG to out/traversal_ROW.png
+               device=None, # where to train
+               progress: bool | str = True, # as in `run_experiment`
+               overwrite: bool = False, # start the run again even if out/NAME holds one
+              ) -> dict:
+    "One row of Table 1: run (or resume, or just reload) experiment `cfg`, then its final metrics and untrained floors."
+    folder = Path(out) / cfg.name
+    resume = not overwrite and (folder / CHECKPOINT).is_file()        # an interrupted (or finished) table resumes
+    res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite)
+    batch = eval_batch(cfg, device)
+    floor = evaluate_floor(cfg.model, batch.x, seed=cfg.train.seed, device=device)   # same architecture, untrained
+    save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", res.model, batch.x, title=f"{row}: true frames / frame 0 rolled by k")
+    vae = cfg.model.model == "vae"
+    return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
+            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in res.metrics.items() if k != "step"},
+            **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
+            "steps": res.step, "train_seconds": round(res.history.seconds, 1)}
+
+def default_jobs() -> int:
+    "How many processes train independent models at once by default: the CPU cores this process may use."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+def _one_thread():
+    "Initialise a worker process: one torch thread, so that `jobs` workers share the cores without oversubscribing."
+    torch.set_num_threads(1)
+
+def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*args)
+             tasks: list[tuple], # the argument tuples, one per call
+             jobs: int = 1, # processes at once; 1 runs in this process
+             on_result: Callable | None = None, # called with (index, result) as each call finishes
+            ) -> list:
+    "`[fn(*a) for a in tasks]`, computed by `jobs` fresh processes with one torch thread each (1: here, also on one thread)."
+    jobs = check_int("jobs", jobs, 1)
+    results = [None] * len(tasks)
+    if jobs == 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)                       # the same arithmetic as a worker, so --jobs never changes a result
+        try:
+            for i, a in enumerate(tasks):
+                results[i] = fn(*a)
+                if on_result: on_result(i, results[i])
+        finally: torch.set_num_threads(threads)
+        return results
+    import concurrent.futures as cf, multiprocessing as mp
+    with cf.ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=mp.get_context("spawn"), initializer=_one_thread) as pool:
+        futures = {pool.submit(fn, *a): i for i, a in enumerate(tasks)}
+        try:
+            for f in cf.as_completed(futures):
+                i = futures[f]
+                results[i] = f.result()
+                if on_result: on_result(i, results[i])
+        except BaseException:
+            for f in futures: f.cancel()
+            raise
+    return results
+
+# %% ../nbs/09_experiments.ipynb #bd3a20f3
+def table1(budget: str = "quick", # 'fast', 'quick' or 'paper'
+           transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's, 'paper' at --budget paper)
+           out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
+           device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')
+           seed: int = 0, # the training seed of every row
+           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: `default_jobs()`)
+           progress: bool = True, # show each run's progress
+           verbose: bool = True, # print a line per finished row and the table
+           keep_models: bool = False, # return the trained models too (loaded from their checkpoints)
+           overwrite: bool = False, # train every row again even where out/NAME holds a run
+          ) -> dict:
+    "Table 1: train (or resume) the five registered Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
+    exps = table1_experiments(budget, seed, transform)
+    jobs = default_jobs() if jobs is None else check_int("jobs", jobs, 1)
+    dev = get_device(device)
+    tmp = tempfile.TemporaryDirectory() if out is None else None
+    folder = Path(tmp.name if tmp else out)
+    check_out_dir(folder, "--out")
+    t0 = time.time()
+    rows = list(exps)
+    # the TVAE rows first: they are the slower ones, so the VAE fills the last gap of a parallel run
+    order = sorted(range(len(rows)), key=lambda i: exps[rows[i]].model.model == "vae")
+    prog = progress and ("lines" if jobs > 1 else True)           # several processes: lines, not overlapping bars
+    tasks = [(rows[i], exps[rows[i]], str(folder), str(dev), prog, overwrite) for i in order]
+    def report(_, row):
+        if verbose: print(f"{row['model']}: log p(x) {row['log_px']:.1f}/frame (paper code's {row['log_px_paper']:.1f}), "
+                          f"KL z {row['kl_z']:.1f}, KL u {row['kl_u']:.1f}; E_eq_c / null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)} "
+                          f"(one sample), {fmt_ratio(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) "
+                          f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
+    done = run_jobs(table1_row, tasks, jobs, report)
+    by_name = {r["model"]: r for r in done}
+    result = {"budget": budget, "transform": exps["VAE"].transform, "seed": seed, "device": str(dev), "jobs": jobs,
+              "seconds": round(time.time() - t0, 1), "rows": [by_name[r] for r in rows]}
+    tmp_file = folder / "table1.json.tmp"
+    tmp_file.write_text(json.dumps(result, indent=1)); tmp_file.replace(folder / "table1.json")
+    if verbose: print(format_table1(result["rows"]))
+    if keep_models:                                              # in memory only, not in the JSON
+        models = {}
+        for row, cfg in exps.items():
+            models[row] = make_model(cfg.model).to(dev)
+            models[row].load_state_dict(load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["model"])
+            models[row].eval()
+        result["models"] = models
+    if tmp: tmp.cleanup()
+    return result

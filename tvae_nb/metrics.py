@@ -6,24 +6,18 @@ Docs: https://tvae-nb.github.io/tvae_nb/equivariant_capsules.html.md"""
 
 # %% ../nbs/06_equivariant_capsules.ipynb #784f9bdd
 from __future__ import annotations
-import json, math, time
-from dataclasses import dataclass, asdict, replace
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
-from .data import SequenceBatch, SequenceSampler, eval_sequences, get_device, load_mnist, pick
+from .core import get_device
 from .vae import log_px_estimates
-from .train import TrainConfig, fit
 from .tvae import TVAEConfig, latent_diagnostics, make_model
 
 # %% auto #0
-__all__ = ['ESTIMATORS', 'FLAT_LIMIT', 'BUDGETS', 'CAPSULE_RECIPES', 'TABLE1_TRANSFORMS', 'equivariance_error',
-           'invariance_error', 'flat_fraction', 'time_permutations', 'shuffle_frames', 'mix_sequences', 'capsules',
-           'RollTraversal', 'roll_predictions', 'roll_traversal', 'equivariance_metrics', 'evaluate', 'evaluate_floor',
-           'capsule_recipe', 'capsule_config', 'table1_setup', 'save_traversal_png', 'format_table1', 'table1']
+__all__ = ['ESTIMATORS', 'FLAT_LIMIT', 'equivariance_error', 'invariance_error', 'flat_fraction', 'time_permutations',
+           'shuffle_frames', 'mix_sequences', 'capsules', 'RollTraversal', 'roll_predictions', 'roll_traversal',
+           'equivariance_metrics', 'evaluate', 'evaluate_floor']
 
 # %% ../nbs/06_equivariant_capsules.ipynb #c8b96d29
 def _normalise_capsules(t: torch.Tensor, centered: bool) -> torch.Tensor:
@@ -183,141 +177,3 @@ def evaluate_floor(cfg: TVAEConfig, x: torch.Tensor, seed: int = 0, device=None)
     "The metrics of the same architecture at random initialisation (seed `seed`) on the same sequences: the floor."
     model = make_model(cfg, seed=seed).to(get_device(device))
     return evaluate(model, x.to(get_device(device)), with_log_px=False)
-
-# %% ../nbs/06_equivariant_capsules.ipynb #8beea078
-BUDGETS = ("fast", "quick", "paper")
-
-CAPSULE_RECIPES = {  # the one place the capsule experiments' numbers live (chapter 9's registry reads them too)
-    "paper": dict(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0, hidden=None, transform="paper",
-                  windows=dict(L1=1, short=5, bubble=5, partial=13, full=18),     # the paper code's windows
-                  train=dict(steps=100 * 60_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9, batch_size=8, kl_warmup=0),
-                  n_eval=1000, K_is=100),
-    "quick": dict(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
-                  windows=dict(L1=1, short=3, bubble=5, partial=7, full=11),
-                  train=dict(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000),
-                  n_eval=128, K_is=20),
-    "fast": dict(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64), transform="rotation",
-                 windows=dict(L1=1, short=3, bubble=3, partial=3, full=5),
-                 train=dict(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30),
-                 n_eval=16, K_is=2),
-}
-
-def capsule_recipe(budget: str) -> dict:
-    "The capsule-model numbers of `budget` ('fast', 'quick' or 'paper')."
-    if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
-    return CAPSULE_RECIPES[budget]
-
-def capsule_config(budget: str, window: str = "partial", model: str = "tvae", shift: bool = True,
-                   x_shape: tuple = (1, 28, 28), seq_len: int | None = None) -> TVAEConfig:
-    "The `TVAEConfig` of a capsule model at `budget` with time window `window` (L1, short, bubble, partial, full)."
-    r = capsule_recipe(budget)
-    if window not in r["windows"]: raise ValueError(f"window must be one of {tuple(r['windows'])}, got {window!r}")
-    return TVAEConfig(model=model, topography="capsules", n_caps=r["n_caps"], cap_dim=r["cap_dim"],
-                      seq_len=seq_len or r["seq_len"], L=r["windows"][window] if model == "tvae" else 1, K=r["K"],
-                      shift=shift, mu_init=r["mu_init"], x_shape=x_shape, hidden=r["hidden"])
-
-def table1_setup(budget: str = "quick", seed: int = 0) -> dict:
-    "The five Table-1 model configs, the training config and evaluation sizes for `budget` ('fast', 'quick' or 'paper')."
-    r = capsule_recipe(budget)
-    rows = {"VAE": capsule_config(budget, model="vae"),
-            "TVAE L=1": capsule_config(budget, "L1"),
-            "Bubble": capsule_config(budget, "bubble", shift=False),
-            "TVAE partial L": capsule_config(budget, "partial"),
-            "TVAE full L": capsule_config(budget, "full")}
-    return {"models": rows, "train": TrainConfig(seed=seed, **r["train"]), "n_eval": r["n_eval"], "K_is": r["K_is"]}
-
-# %% ../nbs/06_equivariant_capsules.ipynb #ff3cc63c
-def save_traversal_png(path, model, x: torch.Tensor, n: int = 3, title: str = "") -> Path:
-    "Save a figure: true frames (top) and frame 0 decoded with capsules rolled by k (below), for `n` sequences."
-    import matplotlib; import matplotlib.pyplot as plt
-    from tvae_nb.data import sequence_grid
-    S = x.shape[1]
-    rows = []
-    for b in range(min(n, len(x))):
-        pred = roll_predictions(model, x[b:b + 1, 0], range(S))                # (1, S, C, H, W)
-        rows += [x[b:b + 1].cpu(), pred.cpu()]
-    img = sequence_grid(torch.cat(rows))
-    fig, ax = plt.subplots(figsize=(0.55 * S + 1, 1.1 * len(rows) / 2 * 1.2 + 0.5))
-    ax.imshow(img.numpy()); ax.set_xticks([]); ax.set_yticks([])
-    ax.set_title(title or "true frames / frame 0 with capsules rolled by k", fontsize=9)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight"); plt.close(fig)
-    return path
-
-# %% ../nbs/06_equivariant_capsules.ipynb #ad8d0ac6
-def _f(v, fmt: str, width: int) -> str:
-    "A table cell: the number formatted, or 'FLAT' for a flagged (None) ratio."
-    return f"{'FLAT':>{width}}" if v is None else f"{v:{width}{fmt}}"
-
-def format_table1(rows: list[dict]) -> str:
-    "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
-    def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
-    name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
-    c1 = [("log p(x)", 9), ("paper code", 11), ("ELBO", 8), ("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("u>0.1", 6)]
-    lines = ["Likelihood per frame (nats; log p(x): joint importance sampling with -log K; paper code: per-frame, no -log K) "
-             "and latent use (KL per frame; active units, Var_x E[.] > 0.01; u-units with KL > 0.1)",
-             f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
-    for r in rows:
-        lines.append(name(r) + f"{r['log_px']:9.1f}{r['log_px_paper']:11.1f}{r['elbo']:8.1f}{r['kl_z']:7.1f}{r['kl_u']:7.1f}"
-                     f"{r['active_z']:6d}{r['active_u']:6d}{r['used_u']:6d}")
-    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6),
-          ("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
-    lines += ["", "Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic code, "
-              "each against its null (frames shuffled in time); ratio = E / null; plain r = the uncentered ratios",
-              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c2)]
-    for r in rows:
-        lines.append(name(r) + f"{r['E_eq_c']:8.0f}{r['E_eq_c_null']:7.0f}{r['E_eq_c_floor']:7.0f}" + _f(r['E_eq_c_ratio'], ".2f", 6)
-                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + _f(r['E_eq_det_c_ratio'], ".2f", 6)
-                     + _f(r['E_eq_ratio'], ".2f", 8) + _f(r['E_eq_det_ratio'], ".2f", 6)
-                     + f"{r['roll_mse']:6.1f}{r['no_roll_mse']:8.1f}{r['flat']:5.2f}")
-    c3 = [("E_inv_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_inv_det_c", 12), ("null", 7), ("ratio", 6)]
-    lines += ["", "Invariance: centered invariance error against its null (each frame from a different sequence)",
-              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c3)]
-    for r in rows:
-        lines.append(name(r) + f"{r['E_inv_c']:8.0f}{r['E_inv_c_null']:7.0f}{r['E_inv_c_floor']:7.0f}" + _f(r['E_inv_c_ratio'], ".2f", 6)
-                     + f"{r['E_inv_det_c']:12.0f}{r['E_inv_det_c_null']:7.0f}" + _f(r['E_inv_det_c_ratio'], ".2f", 6))
-    return "\n".join(lines)
-
-# %% ../nbs/06_equivariant_capsules.ipynb #82efc07f
-TABLE1_TRANSFORMS = ("rotation", "hue", "scale", "paper")
-
-def table1(budget: str = "quick", transform: str | None = None, out: str | Path | None = "runs/table1", device=None,
-           seed: int = 0, progress: bool = True, source: str = "auto", verbose: bool = True, keep_models: bool = False) -> dict:
-    "Train and evaluate the five Table-1 models with the same budget and seed; write `out/table1.json` and traversal PNGs."
-    setup = table1_setup(budget, seed)
-    transform = transform or capsule_recipe(budget)["transform"]
-    if transform not in TABLE1_TRANSFORMS: raise ValueError(f"transform must be one of {TABLE1_TRANSFORMS}, got {transform!r}")
-    dev = get_device(device)
-    t_start = time.time()
-    xtr, ytr = load_mnist("train", source=source, verbose=verbose)
-    xte, yte = load_mnist("test", source=source, verbose=False)
-    rows, models = [], {}
-    for name, cfg in setup["models"].items():
-        if transform in ("hue", "paper"): cfg = replace(cfg, x_shape=(3, 28, 28))      # coloured frames
-        ev = eval_sequences(transform, n=setup["n_eval"], seq_len=cfg.seq_len, seed=1234, device=dev, images=xte, labels=yte)
-        sampler = SequenceSampler(xtr, ytr, transform, cfg.seq_len, setup["train"].batch_size, seed=seed, device=dev)
-        model = make_model(cfg, seed=seed).to(dev)
-        floor = evaluate(model, ev.x, with_log_px=False)                 # same architecture, random init, same data
-        t0 = time.time()
-        hist = fit(model, sampler, setup["train"], device=dev, progress=progress)
-        res = evaluate(model, ev.x, n_is=setup["K_is"])
-        row = {"model": name, "L": None if cfg.model == "vae" else cfg.L, "K": None if cfg.model == "vae" else cfg.K,
-               "shift": bool(cfg.model == "tvae" and cfg.shift), **res,
-               **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
-               "steps": len(hist.steps), "train_seconds": round(time.time() - t0, 1)}
-        rows.append(row)
-        if keep_models: models[name] = model
-        if verbose: print(f"{name}: log p(x) {row['log_px']:.1f}/frame (paper code's {row['log_px_paper']:.1f}), KL z {row['kl_z']:.1f}, "
-                          f"KL u {row['kl_u']:.1f}; E_eq_c / null {_f(row['E_eq_c_ratio'], '.2f', 0)} (one sample), "
-                          f"{_f(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) [{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
-        if out is not None:
-            save_traversal_png(Path(out) / f"traversal_{name.replace(' ', '_').replace('=', '')}.png", model, ev.x,
-                               title=f"{name}: true frames / frame 0 rolled by k")
-    result = {"budget": budget, "transform": transform, "seed": seed, "device": str(dev),
-              "seconds": round(time.time() - t_start, 1), "rows": rows}
-    if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "table1.json.tmp"; tmp.write_text(json.dumps(result, indent=1)); tmp.replace(out / "table1.json")
-    if verbose: print(format_table1(rows))
-    if keep_models: result["models"] = models         # in memory only, not in the JSON
-    return result

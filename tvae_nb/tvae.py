@@ -17,7 +17,7 @@ from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gau
                    gaussian_kl_units, free_bits_kl,
                          bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
-from .data import check_bool, check_number
+from .core import check_bool, check_number
 
 # %% auto #0
 __all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model',

@@ -503,7 +503,12 @@ def run_experiment(cfg: ExperimentConfig, out_dir=None, device=None, resume: boo
         batch_eval = eval_batch(cfg, dev) if main_rank else None
 
         def eval_fn(_):
-            m = evaluate_model(model, batch_eval, seed=cfg.eval_seed, n_is=cfg.n_is)
+            try: m = evaluate_model(model, batch_eval, seed=cfg.eval_seed, n_is=cfg.n_is)
+            except ValueError as e:                        # exploded weights give non-finite latents: say so, go on
+                if "NaN or infinite" not in str(e): raise
+                print(f"[tvae-nb] evaluation at step {len(hist.steps)} skipped: the model's latents are not finite "
+                      f"(training diverged; lower --lr or set --grad-clip)", flush=True)
+                m = {"diverged": 1.0}
             with open(out / "metrics.jsonl", "a") as f: f.write(json.dumps({"step": len(hist.steps), **m}) + "\n")
             return m
 

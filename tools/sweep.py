@@ -35,6 +35,8 @@ CANDIDATES = {
     "fb z0.25 u0.25 batch 16": ("partial", {}, dict(free_bits=0.25, batch_size=16)),
     "mu 10 fixed":             ("partial", dict(learn_mu=False), {}),
     "fb z0.1 u0.1":            ("partial", {}, dict(free_bits=0.1)),
+    "fb z0.25 u0.5":           ("partial", {}, dict(free_bits=0.25, free_bits_u=0.5)),
+    "fb z0.1 u0.5":            ("partial", {}, dict(free_bits=0.1, free_bits_u=0.5)),
 }
 
 

@@ -631,6 +631,15 @@ class Checkpointer(Callback):
     def after_step(self, state):
         if state.done % self.cfg.checkpoint_every == 0: self.save(state.history, state.done)
 
+def _evaluate_run(model: nn.Module, batch, cfg: ExperimentConfig) -> dict:
+    "`evaluate_model` for a run: a model whose latents are no longer finite (training diverged) is reported, not a traceback."
+    try: return evaluate_model(model, batch, seed=cfg.eval_seed, n_is=cfg.n_is)
+    except ValueError as e:                        # exploded weights give non-finite latents: say so, go on
+        if "NaN or infinite" not in str(e): raise
+        print(f"[tvae-nb] {cfg.name}: evaluation skipped: the model's latents are not finite "
+              f"(training diverged; lower --lr or set --grad-clip)", flush=True)
+        return {"diverged": 1.0}
+
 def _log_eval(out: Path, entry: dict):
     "Append one evaluation to the run's metrics.jsonl."
     with open(out / "metrics.jsonl", "a") as f: f.write(json.dumps(entry) + "\n")
@@ -689,7 +698,7 @@ def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_secon
         _open_run_folder(out, cfg, hist, ckpt is not None)
         print(f"[tvae-nb] {cfg.name} | budget {cfg.budget} | device {dev} | processes {world} | steps {start} -> "
               f"{end} of {tc.steps} | out {out}", flush=True)
-    evaluate_run = lambda _: evaluate_model(model, batch, seed=cfg.eval_seed, n_is=cfg.n_is)   # the model, not its DDP wrapper
+    evaluate_run = lambda _: _evaluate_run(model, batch, cfg)          # the model, not its DDP wrapper
     checkpointer = Checkpointer(cfg, out, model, opt, sampler, dev, world, batch)
     callbacks = [NonFiniteGuard(), *([EvalEvery(evaluate_run, cfg.eval_every, functools.partial(_log_eval, out))]
                                      if main_rank else []), checkpointer]

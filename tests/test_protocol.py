@@ -144,7 +144,7 @@ def test_paper_estimator_is_correct_plus_log_K_for_one_frame(K):
     tvae1 = make_model(TVAEConfig(n_caps=2, cap_dim=4, seq_len=1, L=1, K=3, hidden=(16, 16), mu_init=2.0), seed=0)
     for m, x in ((vae, torch.rand(6, 1, 28, 28)), (tvae1, torch.rand(6, 1, 28, 28))):
         torch.manual_seed(2)
-        e = log_px_estimates(m, x, K=K, chunk=4)
+        e = log_px_estimates(m, x, n_samples=K, chunk=4)
         torch.testing.assert_close(e.paper, e.log_px + math.log(K), rtol=0, atol=1e-3)
 
 
@@ -153,24 +153,25 @@ def test_paper_estimator_is_never_below_the_correct_one(K):
     vae, tvae = _models()
     for m in (vae, tvae):
         torch.manual_seed(3)
-        e = log_px_estimates(m, torch.rand(6, 4, 1, 28, 28), K=K)
+        e = log_px_estimates(m, torch.rand(6, 4, 1, 28, 28), n_samples=K)
         assert (e.paper >= e.log_px + math.log(K) - 1e-3).all()
 
 
 def test_correct_estimator_is_importance_log_px():
     _, tvae = _models()
     x = torch.rand(3, 4, 1, 28, 28)
-    torch.manual_seed(4); a = log_px_estimates(tvae, x, K=9, chunk=4).log_px
-    torch.manual_seed(4); b = importance_log_px(tvae, x, K=9, chunk=4)
+    torch.manual_seed(4); a = log_px_estimates(tvae, x, n_samples=9, chunk=4).log_px
+    torch.manual_seed(4); b = importance_log_px(tvae, x, n_samples=9, chunk=4)
     torch.testing.assert_close(a, b)
 
 
 def test_paper_estimator_bias_on_an_exact_case():
     "Two independent frames whose per-frame weights are known: the per-frame logsumexp without -log K is biased."
     class Exact(torch.nn.Module):
-        def log_weights(self, x, K, per_frame=False):
+        def log_weights(self, x, n_samples, per_frame=False):
+            K = n_samples
             lw = torch.tensor([[0.0, 2.0], [2.0, 0.0]])[:K, None, :]          # (K, B=1, S=2): sample k good on frame k
             return lw if per_frame else lw.sum(-1)
-    e = log_px_estimates(Exact(), torch.zeros(1), K=2)
+    e = log_px_estimates(Exact(), torch.zeros(1), n_samples=2)
     assert math.isclose(e.log_px.item(), 2.0)                                     # logmeanexp(2, 2) = 2
     assert math.isclose(e.paper.item(), 2 * math.log(1 + math.exp(2.0)), rel_tol=1e-6)   # 4.25: each frame its best

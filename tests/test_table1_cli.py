@@ -1,8 +1,12 @@
-"""`tvae-nb table1 --budget fast` end to end: the command CI runs, its JSON schema and its PNGs."""
+"""`tvae-nb table1 --budget fast` end to end: the command CI runs, its JSON schema and its PNGs; `--jobs 1` and the
+default (parallel processes) give the same numbers bit for bit, and an interrupted table resumes to the same numbers."""
 import json, math, os, shutil, subprocess, sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+TIMING = {"train_seconds"}                      # wall-clock: the only row values that may differ between runs
 
 
 def _cli():
@@ -10,13 +14,28 @@ def _cli():
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "tvae_nb.cli"]
 
 
-def test_table1_fast_end_to_end(tmp_path):
+def _table1(out, *args):
     env = dict(os.environ, OMP_NUM_THREADS="2", MPLBACKEND="Agg")
-    r = subprocess.run(_cli() + ["table1", "--budget", "fast", "--out", str(tmp_path), "--seed", "0"],
-                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    r = subprocess.run(_cli() + ["table1", "--budget", "fast", "--out", str(out), "--seed", "0", *args],
+                       capture_output=True, text=True, env=env, cwd=out.parent, timeout=900)
     print(r.stdout[-3000:])
     assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads((tmp_path / "table1.json").read_text())
+    return r, json.loads((out / "table1.json").read_text())
+
+
+def _numbers(res):
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in res["rows"]]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    "The fast table with the default --jobs (every core: 2 processes on a 2-core machine)."
+    out = tmp_path_factory.mktemp("t1") / "default"
+    return out, *_table1(out)
+
+
+def test_table1_fast_end_to_end(default_run):
+    tmp_path, r, res = default_run
     assert res["budget"] == "fast" and res["transform"] == "rotation" and res["seconds"] > 0
     names = [row["model"] for row in res["rows"]]
     assert len(names) == 5 and "VAE" in names[0] and any("Bubble" in n for n in names) and sum("TVAE" in n for n in names) == 3
@@ -41,7 +60,26 @@ def test_table1_fast_end_to_end(tmp_path):
     bubble = next(r for r in res["rows"] if "Bubble" in r["model"])
     assert bubble["shift"] is False and bubble["L"] > 1
     assert len(list(tmp_path.glob("traversal_*.png"))) == 5
+    assert {p.name for p in tmp_path.iterdir() if p.is_dir()} == {"table1-vae", "table1-tvae-L1", "table1-bubble",
+                                                                 "table1-tvae-partial", "table1-tvae-full"}
+    assert all((tmp_path / d / "checkpoint.pt").is_file() for d in ("table1-vae", "table1-tvae-full"))
     assert "E_eq_c" in r.stdout and "null" in r.stdout and "Bubble" in r.stdout    # the printed table
+
+
+def test_jobs_1_and_an_interrupted_table_give_the_same_numbers(default_run, tmp_path):
+    "One process, with one model interrupted half way and resumed by the same command: bit-identical rows."
+    from tvae_nb.experiments import run_experiment, table1_experiments
+    _, _, parallel = default_run
+    out = tmp_path / "one"
+    cfg = table1_experiments("fast")["TVAE partial L"]
+    half = run_experiment(cfg, out / cfg.name, progress=False, stop_after=cfg.train.steps // 2)   # the interruption
+    assert not half.finished
+    r, serial = _table1(out, "--jobs", "1")
+    assert serial["jobs"] == 1 and parallel["jobs"] >= 1
+    assert f"steps {cfg.train.steps // 2} -> {cfg.train.steps}" in r.stdout          # resumed, not restarted
+    assert _numbers(serial) == _numbers(parallel)                                   # bit for bit (JSON floats)
+    r2, again = _table1(out, "--jobs", "1")                                          # finished: reloaded, not retrained
+    assert f"steps {cfg.train.steps} -> {cfg.train.steps}" in r2.stdout and _numbers(again) == _numbers(serial)
 
 
 def test_table1_bad_budget_is_a_clear_error(tmp_path):

@@ -57,7 +57,8 @@ class LinearGaussian(torch.nn.Module):
     def exact(self, x):
         return torch.distributions.Normal(0.0, math.sqrt(self.a ** 2 + self.s ** 2)).log_prob(x)
 
-    def log_weights(self, x, K):
+    def log_weights(self, x, n_samples):
+        K = n_samples
         v = self.a ** 2 + self.s ** 2
         qm, qs = self.a * x / v, self.ps * math.sqrt(self.s ** 2 / v)
         z = qm + qs * torch.randn(K, *x.shape, dtype=x.dtype)
@@ -73,14 +74,14 @@ def wrong_is(model, x, K):
 def test_is_exact_with_true_posterior():
     m, x = LinearGaussian(), torch.linspace(-3, 3, 11, dtype=torch.float64)
     for K in (1, 7, 50):
-        assert torch.allclose(importance_log_px(m, x, K=K), m.exact(x), atol=1e-8)
+        assert torch.allclose(importance_log_px(m, x, n_samples=K), m.exact(x), atol=1e-8)
 
 
 def test_is_estimate_increases_with_K_towards_exact():
     torch.manual_seed(0)
     m = LinearGaussian(ps=2.5)
     x = torch.linspace(-2, 2, 5, dtype=torch.float64).repeat(400)
-    est = [importance_log_px(m, x, K=K).mean().item() for K in (1, 4, 16, 64, 256)]
+    est = [importance_log_px(m, x, n_samples=K).mean().item() for K in (1, 4, 16, 64, 256)]
     exact = m.exact(x).mean().item()
     assert all(a < b for a, b in zip(est, est[1:])), est
     assert est[-1] <= exact + 0.01 and exact - est[-1] < 0.1
@@ -107,7 +108,7 @@ def test_vae_elbo_is_the_mean_log_weight_and_is_is_above_it():
     with torch.no_grad():
         neg = torch.stack([m.loss(x).loss for _ in range(2000)])                    # (N,) batch means
         lw = m.log_weights(x, 2000).mean(-1)                                        # (N,) batch means
-        is_ = importance_log_px(m, x, K=200).mean().item()
+        is_ = importance_log_px(m, x, n_samples=200).mean().item()
     se = math.hypot(neg.std().item() / math.sqrt(len(neg)), lw.std().item() / math.sqrt(len(lw)))
     assert abs(-neg.mean().item() - lw.mean().item()) < 5 * se, (-neg.mean().item(), lw.mean().item(), se)
     assert is_ > lw.mean().item() + 5 * se                                          # the bound is strict here

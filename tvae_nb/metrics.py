@@ -166,7 +166,7 @@ def evaluate(model, x: torch.Tensor, n_is: int = 10, with_log_px: bool = True, s
         S = x.shape[1]
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            est = [log_px_estimates(model, xb, K=n_is) for xb in x.split(chunk)]
+            est = [log_px_estimates(model, xb, n_samples=n_is) for xb in x.split(chunk)]
             out["elbo"] = -sum(model.loss(xb).loss.item() * len(xb) for xb in x.split(chunk)) / len(x) / S
         out["log_px"] = torch.cat([e.log_px for e in est]).mean().item() / S             # per frame, joint over frames
         out["log_px_paper"] = torch.cat([e.paper for e in est]).mean().item() / S       # per frame, the paper code's

@@ -12,16 +12,16 @@ from functools import lru_cache
 import torch
 import torch.nn as nn
 
+from .core import check_int
+
 # %% auto #0
 __all__ = ['student_t_gsm', 'student_t_cdf', 'ks_statistic', 'ks_critical', 'ring_energy', 'torus_energy', 'capsule_energy',
            'TorusTopography', 'CapsuleTopography', 'student_t_latent', 'sample_prior', 'torus_distance']
 
 # %% ../nbs/03_student_t.ipynb #2e295748
 def _check_pos_int(name: str, value, minimum: int = 1) -> int:
-    "Check that `value` is an integer (not a bool) >= `minimum`; return it as an int."
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
+    "Check that `value` is an integer (not a bool) >= `minimum`; return it as an int (chapter 0's `check_int`)."
+    return check_int(name, value, minimum)
 
 # %% ../nbs/03_student_t.ipynb #9ff52069
 def student_t_gsm(shape, nu: int, generator: torch.Generator | None = None) -> torch.Tensor:

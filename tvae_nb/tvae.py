@@ -17,7 +17,7 @@ from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gau
                    gaussian_kl_units, free_bits_kl,
                          bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
-from .core import check_bool, check_number
+from .core import check_bool, check_int, check_number
 
 # %% auto #0
 __all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model',
@@ -71,9 +71,7 @@ class TVAEConfig:
         def bad(name, expected): raise ValueError(f"TVAEConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
         if self.model not in ("vae", "tvae"): bad("model", "'vae' or 'tvae'")
         if self.topography not in ("torus", "capsules"): bad("topography", "'torus' or 'capsules'")
-        for f in ("n_caps", "cap_dim", "seq_len", "L", "K"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: bad(f, "a positive int")
+        for f in ("n_caps", "cap_dim", "seq_len", "L", "K"): check_int(f"TVAEConfig.{f}", getattr(self, f), 1)
         if self.model == "vae": return
         if self.topography == "torus" and self.K % 2 == 0: bad("K", "an odd window size on a torus (a centred window)")
         if self.L > self.seq_len: bad("L", f"L <= seq_len={self.seq_len}")
@@ -99,9 +97,9 @@ class TVAEOutput(NamedTuple):
     t: torch.Tensor          # topographic latent (z - mu) / sqrt(W u² + eps)
     z: torch.Tensor          # sample of q(z|x)
     u: torch.Tensor          # sample of q(u|x)
-    mu_z: torch.Tensor
+    mean_z: torch.Tensor     # mean of q(z|x) (not the location μ of t)
     logvar_z: torch.Tensor
-    mu_u: torch.Tensor
+    mean_u: torch.Tensor     # mean of q(u|x)
     logvar_u: torch.Tensor
 
 class TVAELoss(NamedTuple):
@@ -157,61 +155,73 @@ class TVAE(nn.Module):
         "t = (z - mu) / sqrt(W u² + eps) for z, u of shape (..., B, S, n)."
         return student_t_latent(z, self.energy(u.square()), self.mu, self.cfg.eps)
 
-    def encode(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W)
+               sample: bool = False, # one posterior sample of z and u, instead of the deterministic code
+              ) -> torch.Tensor:
         "The latent t of x, shaped (B, [S,] n) like x: deterministic by default, or from one posterior sample."
         xs, single = self._seq(x)
-        mz, lz = self.z_encoder(xs); mu_, lu = self.u_encoder(xs)
-        if sample: t = self.latent(reparameterize(mz, lz), reparameterize(mu_, lu))
-        else: t = student_t_latent(mz, self.energy(mu_.square() + lu.exp()), self.mu, self.cfg.eps)  # z mean, E_q[u²]
+        mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)
+        if sample: t = self.latent(reparameterize(mean_z, logvar_z), reparameterize(mean_u, logvar_u))
+        else: t = student_t_latent(mean_z, self.energy(mean_u.square() + logvar_u.exp()), self.mu, self.cfg.eps)  # z mean, E_q[u²]
         return t[:, 0] if single else t
 
-    def encode_static(self, x: torch.Tensor) -> torch.Tensor:
+    def encode_static(self, x: torch.Tensor, # single images (B, C, H, W), each encoded on its own
+                     ) -> torch.Tensor:
         "Encode each image on its own (B, C, H, W) -> (B, n), filling the time window as if the sequence were perfectly equivariant."
         if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.cfg.x_shape):
             raise ValueError(f"x must have shape (B, {', '.join(map(str, self.cfg.x_shape))}); got shape {tuple(x.shape)}")
-        mz, lz = self.z_encoder(x); mu_, lu = self.u_encoder(x)                   # (B, n)
-        u2 = (mu_.square() + lu.exp())[:, None]                                      # (B, 1, n): one frame
+        mean_z, logvar_z = self.z_encoder(x); mean_u, logvar_u = self.u_encoder(x)                   # (B, n)
+        u2 = (mean_u.square() + logvar_u.exp())[:, None]                                      # (B, 1, n): one frame
         topo = self.topography
         if isinstance(topo, CapsuleTopography) and topo.L > 1:
             # a shifting (or Bubble) window over L frames of a perfectly equivariant (invariant) sequence sees the
             # same within-capsule window L times: v = L * W_K u²
             v = topo.L * CapsuleTopography(topo.n_caps, topo.cap_dim, 1, topo.K, topo.shift)(u2)
         else: v = self.energy(u2)
-        return student_t_latent(mz, v[:, 0], self.mu, self.cfg.eps)
+        return student_t_latent(mean_z, v[:, 0], self.mu, self.cfg.eps)
 
-    def decode(self, t: torch.Tensor) -> torch.Tensor:
+    def decode(self, t: torch.Tensor, # latents (..., n)
+              ) -> torch.Tensor:
         "Decoder logits for latents t (..., n)."
         return self.decoder(t)
 
     def forward(self, x: torch.Tensor) -> TVAEOutput:
         xs, single = self._seq(x)
-        mz, lz = self.z_encoder(xs); mu_, lu = self.u_encoder(xs)              # (B, S, n) each
-        z, u = reparameterize(mz, lz), reparameterize(mu_, lu)
+        mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n) each
+        z, u = reparameterize(mean_z, logvar_z), reparameterize(mean_u, logvar_u)
         t = self.latent(z, u)
-        out = TVAEOutput(self.decoder(t), t, z, u, mz, lz, mu_, lu)
+        out = TVAEOutput(self.decoder(t), t, z, u, mean_z, logvar_z, mean_u, logvar_u)
         return TVAEOutput(*(o[:, 0] for o in out)) if single else out
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> TVAELoss:
+    def loss(self, x: torch.Tensor, # images or sequences, intensities in [0, 1]
+             kl_weight: float = 1.0, # the weight of both KL terms (a warm-up schedule sets it)
+             free_bits: float = 0.0, # nats per z-unit and frame below which KL is free in `.loss`
+             free_bits_u: float | None = None, # the same for u (None: as `free_bits`)
+            ) -> TVAELoss:
         "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit KLs in `.loss`."
         out = self(_check_pixels(x))
         B = x.shape[0]
         recon = -bernoulli_log_lik(out.logits, x).reshape(B, -1).sum(-1)          # (B,)
-        klz, klu = gaussian_kl_units(out.mu_z, out.logvar_z), gaussian_kl_units(out.mu_u, out.logvar_u)   # (B, [S,] n)
+        klz, klu = gaussian_kl_units(out.mean_z, out.logvar_z), gaussian_kl_units(out.mean_u, out.logvar_u)   # (B, [S,] n)
         fb_u = free_bits if free_bits_u is None else free_bits_u
         loss = recon.mean() + kl_weight * (free_bits_kl(klz, free_bits) + free_bits_kl(klu, fb_u))
         return TVAELoss(loss, recon.mean(), klz.reshape(B, -1).sum(-1).mean(), klu.reshape(B, -1).sum(-1).mean())
 
-    def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
-        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K joint samples: (K, B) summed over frames, or (K, B, S)."
+    def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W), intensities in [0, 1]
+                    n_samples: int, # K, joint samples of q(z|x) q(u|x)
+                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                   ) -> torch.Tensor:
+        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K = `n_samples` joint samples: (K, B) summed over frames, or (K, B, S)."
+        K = n_samples
         xs, _ = self._seq(_check_pixels(x))
-        mz, lz = self.z_encoder(xs); mu_, lu = self.u_encoder(xs)              # (B, S, n)
+        mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n)
         noise = lambda m: torch.randn((K, *m.shape), device=m.device, dtype=m.dtype)
-        z = mz + (0.5 * lz).exp() * noise(mz)                                  # (K, B, S, n)
-        u = mu_ + (0.5 * lu).exp() * noise(mu_)
+        z = mean_z + (0.5 * logvar_z).exp() * noise(mean_z)                                  # (K, B, S, n)
+        u = mean_u + (0.5 * logvar_u).exp() * noise(mean_u)
         t = self.latent(z, u)
         ll = bernoulli_log_lik(self.decoder(t), xs.expand(K, *xs.shape))      # (K, B, S)
         lw = (ll + gaussian_log_prob(z) + gaussian_log_prob(u)
-              - gaussian_log_prob(z, mz, lz) - gaussian_log_prob(u, mu_, lu))  # (K, B, S)
+              - gaussian_log_prob(z, mean_z, logvar_z) - gaussian_log_prob(u, mean_u, logvar_u))  # (K, B, S)
         return lw if per_frame else lw.sum(-1)                                 # (K, B): joint over coupled frames
 
 # %% ../nbs/04_tvae.ipynb #140881f7
@@ -221,13 +231,16 @@ class SeqVAE(VAE):
         super().__init__(cfg.n, cfg.x_shape, cfg.hidden, cfg.hidden[::-1] if cfg.hidden else None)
         self.cfg = cfg
 
-    def encode(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W)
+               sample: bool = False, # one posterior sample of z and u, instead of the deterministic code
+              ) -> torch.Tensor:
         "The latent z of x (posterior mean by default), shaped (B, [S,] n)."
         self._check(x)
         mu, logvar = self.encoder(x)
         return reparameterize(mu, logvar) if sample else mu
 
-    def encode_static(self, x: torch.Tensor) -> torch.Tensor:
+    def encode_static(self, x: torch.Tensor, # single images (B, C, H, W), each encoded on its own
+                     ) -> torch.Tensor:
         "Encode each image on its own: the posterior mean of z, (B, n)."
         return self.encode(x)
 
@@ -237,9 +250,12 @@ class SeqVAE(VAE):
         "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]. A VAE has no u: `free_bits_u` is ignored."
         return super().loss(_check_pixels(x), kl_weight, free_bits)
 
-    def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, # images or sequences, intensities in [0, 1]
+                    n_samples: int, # K, samples of q(z|x)
+                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                   ) -> torch.Tensor:
         "The VAE's importance weights (K, B), or (K, B, S) per frame; `x` must hold intensities in [0, 1]."
-        return super().log_weights(_check_pixels(x), K, per_frame)
+        return super().log_weights(_check_pixels(x), n_samples, per_frame)
 
 # %% ../nbs/04_tvae.ipynb #7983a56f
 def make_model(cfg: TVAEConfig, seed: int | None = None) -> nn.Module:

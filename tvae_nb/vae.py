@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .core import check_int
+
 # %% auto #0
 __all__ = ['gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder', 'BernoulliDecoder',
            'gaussian_kl_units', 'free_bits_kl', 'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px',
@@ -123,8 +125,12 @@ class VAE(nn.Module):
         kl = kl_elem.reshape(x.shape[0], -1).sum(-1)                                      # (B,)
         return Loss(recon.mean() + kl_weight * free_bits_kl(kl_elem, free_bits), recon.mean(), kl.mean())
 
-    def log_weights(self, x: torch.Tensor, K: int, per_frame: bool = False) -> torch.Tensor:
-        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K samples of q: (K, B), or (K, B, S) per frame."
+    def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W)
+                    n_samples: int, # K, the number of samples z_k of q(z|x)
+                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                   ) -> torch.Tensor:
+        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K = `n_samples` samples of q: (K, B), or (K, B, S) per frame."
+        K = n_samples
         self._check(x)
         mu, logvar = self.encoder(x)                                  # (B, [S,] n)
         z = mu + (0.5 * logvar).exp() * torch.randn((K, *mu.shape), device=mu.device, dtype=mu.dtype)  # (K, B, [S,] n)
@@ -140,10 +146,13 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
 # %% ../nbs/02_vae.ipynb #034e1cdc
 @torch.no_grad()
-def importance_log_px(model: nn.Module, x: torch.Tensor, K: int = 100, chunk: int = 50) -> torch.Tensor:
-    "Importance-sampled log p(x) per example `(B,)` with K samples of the model's encoder(s) as the proposal."
-    for name, v in (("K", K), ("chunk", chunk)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be an int >= 1, got {name}={v!r}")
+def importance_log_px(model: nn.Module, # anything with `log_weights(x, n_samples)` (a VAE, a TVAE)
+                      x: torch.Tensor, # the examples
+                      n_samples: int = 100, # K, samples of the encoder(s) per example
+                      chunk: int = 50, # samples drawn at once (memory)
+                     ) -> torch.Tensor:
+    "Importance-sampled log p(x) per example `(B,)` with K = `n_samples` samples of the model's encoder(s) as the proposal."
+    K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
     lw = torch.cat([model.log_weights(x, min(chunk, K - i)) for i in range(0, K, chunk)])   # (K, B)
     return log_mean_exp(lw, dim=0)
 
@@ -154,11 +163,13 @@ class LogPx(NamedTuple):
     paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log K: the paper code's
 
 @torch.no_grad()
-def log_px_estimates(model: nn.Module, x: torch.Tensor, K: int = 100, chunk: int = 50) -> LogPx:
-    "Both estimators of log p(x) per example from the same K samples; `model.log_weights(x, K, per_frame=True)` gives (K, B, S)."
-    if isinstance(K, bool) or not isinstance(K, int) or K < 1: raise ValueError(f"K must be an int >= 1, got K={K!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be an int >= 1, got chunk={chunk!r}")
+def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (K, B, S)
+                     x: torch.Tensor, # sequences (or images)
+                     n_samples: int = 100, # K, samples of the encoder(s) per example
+                     chunk: int = 50, # samples drawn at once (memory)
+                    ) -> LogPx:
+    "Both estimators of log p(x) per example from the same K = `n_samples` samples."
+    K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
     lw = torch.cat([model.log_weights(x, min(chunk, K - i), per_frame=True) for i in range(0, K, chunk)])   # (K, B, S)
     return LogPx(log_mean_exp(lw.sum(-1), dim=0), torch.logsumexp(lw, dim=0).sum(-1))
 

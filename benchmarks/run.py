@@ -46,6 +46,7 @@ MODES = {  # model overrides, repeats and sizes per mode
     "full":  dict(model={}, batch=8, warmup=2, reps_step=25, reps_energy=75, reps_seq=11,
                   seq_batch=64, matmul_n=2048, reps_matmul=15, mem_steps=20, prof_steps=5),
 }
+OTHER_SECTIONS = ("g",)   # written by benchmarks/table1_walltime.py (tvae-nb table1 wall time, --jobs 1 vs the default)
 TARGETS = {  # name: (section, key, comparison, threshold, description)
     "energy_vs_conv":    ("c", "speedup_vs_conv", ">=", 30.0, "capsule_energy fwd+bwd vs ConvTranspose3d reference"),
     "energy_vs_roll":    ("c", "speedup_vs_roll", ">=", 3.0, "capsule_energy fwd+bwd vs naive torch.roll loop"),
@@ -550,6 +551,8 @@ def main(argv=None):
     res["targets"] = check_targets(res)
     res["profile_top_ops_per_step"] = prof["top_ops_per_step"]
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():                                    # keep sections other scripts write (g: benchmarks/table1_walltime.py)
+        res = {**{k: v for k, v in json.loads(out.read_text()).items() if k in OTHER_SECTIONS}, **res}
     out.write_text(json.dumps(res, indent=1))
     print(fmt_table(res))
     print(f"\nload average before/after: {tuple(round(x, 2) for x in load_before)} / "

@@ -195,11 +195,11 @@ CAPSULE_RECIPES = {  # the one place the capsule experiments' numbers live (chap
     "quick": dict(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
                   windows=dict(L1=1, short=3, bubble=5, partial=7, full=11),
                   train=dict(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000,
-                             free_bits=0.25, free_bits_u=0.5),          # chosen by tools/sweep.py (end of chapter)
+                             free_bits=0.1, free_bits_u=0.5),           # chosen by tools/sweep.py (end of chapter)
                   n_eval=128, K_is=20),
     "fast": dict(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64), transform="rotation",
                  windows=dict(L1=1, short=3, bubble=3, partial=3, full=5),
-                 train=dict(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30, free_bits=0.25, free_bits_u=0.5),
+                 train=dict(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30, free_bits=0.1, free_bits_u=0.5),
                  n_eval=16, K_is=2),
 }
 

@@ -37,6 +37,8 @@ CANDIDATES = {
     "fb z0.1 u0.1":            ("partial", {}, dict(free_bits=0.1)),
     "fb z0.25 u0.5":           ("partial", {}, dict(free_bits=0.25, free_bits_u=0.5)),
     "fb z0.1 u0.5":            ("partial", {}, dict(free_bits=0.1, free_bits_u=0.5)),
+    "vae 2x steps":            ("vae", {}, dict(steps=13000, kl_warmup=4000)),
+    "fb z0.25 u0.5 2x steps":  ("partial", {}, dict(free_bits=0.25, free_bits_u=0.5, steps=13000, kl_warmup=4000)),
 }
 
 

@@ -142,11 +142,13 @@ CAPSULE_RECIPES = {   # the one place the capsule experiments' numbers live
                            n_eval=1000, n_is=100),
     "quick": CapsuleRecipe(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
                            windows=Windows(L1=1, short=3, bubble=5, partial=7, full=11),
-                           train=TrainConfig(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000),
+                           train=TrainConfig(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000,
+                                             free_bits=0.1, free_bits_u=0.5),   # chosen by tools/sweep.py (chapter 6)
                            n_eval=128, n_is=20),
     "fast": CapsuleRecipe(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64), transform="rotation",
                           windows=Windows(L1=1, short=3, bubble=3, partial=3, full=5),
-                          train=TrainConfig(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30),
+                          train=TrainConfig(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30,
+                                            free_bits=0.1, free_bits_u=0.5),
                           n_eval=16, n_is=2),
 }
 

@@ -130,7 +130,7 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path):
         for r in (0, 1):
             batch = samplers[r].sample()
             torch.set_rng_state(rngs[r])
-            losses.append(model.loss(batch.x, sched(step)).loss)
+            losses.append(model.loss(batch.x, sched(step), **tc.loss_options()).loss)   # free bits, as the run
             rngs[r] = torch.get_rng_state()
         opt.zero_grad(); (sum(losses) / 2).backward(); opt.step()
     ref = model.state_dict()

@@ -740,8 +740,9 @@ def save_traversal_png(path, # where to write the PNG
     x = x[:n]
     gen = roll_predictions(model, x[:, 0], range(x.shape[1]))                    # (n, S, C, H, W)
     both = torch.stack([x, gen], 1).flatten(0, 1)                                 # (2n, S, C, H, W): data, roll
-    return save_sequence_grid(path, both.cpu(), title=title or "rows: data, frame 0 with capsules rolled by k",
-                              row_labels=["data", "roll"] * len(x))
+    S = x.shape[1]
+    return save_sequence_grid(path, both.cpu(), title=title or f"true frames k = 0…{S - 1} / frame 0 encoded alone, capsules rolled by k",
+                              row_labels=[lab for b in range(len(x)) for lab in (f"true, seq {b + 1}", f"rolled, seq {b + 1}")])
 
 def save_figures(model: nn.Module, # the trained model
                  hist: History, # the run's history (losses and evaluations)
@@ -849,7 +850,7 @@ def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L',
     res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite)
     batch = eval_batch(cfg, device)
     floor = evaluate_floor(cfg.model, batch.x, seed=cfg.train.seed, device=device)   # same architecture, untrained
-    save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", res.model, batch.x, title=f"{row}: true frames / frame 0 rolled by k")
+    save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", res.model, batch.x, title=f"{row}: true frames (top of each pair) and frame 0 encoded alone, capsules rolled by k (below)")
     vae = cfg.model.model == "vae"
     return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
             "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in res.metrics.items() if k != "step"},

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from tvae_nb.dsprites import (FACTORS, FACTOR_SIZES, SEQ_FACTORS, SHAPES, DSpritesSampler, capcorr, capcorr_by_factor,
-                              capsule_offsets, centroid, dsprites_sequence_factors, dsprites_sequences, eval_dsprites,
-                              factor_period, pearson, render_dsprites, IMAGE_SIZE, POS_RANGE)
+                              capcorr_paper, capsule_offsets, centroid, dsprites_sequence_factors, dsprites_sequences,
+                              eval_dsprites, factor_period, offset_match, pearson, render_dsprites, IMAGE_SIZE, POS_RANGE)
 
 
 def state(shape=0, scale=2, orientation=0, x=7, y=7):
@@ -151,6 +151,96 @@ def test_capcorr_scale_uses_period_5_and_by_factor():
     assert set(res) == {"x", "scale"} and res["x"] == pytest.approx(1.0) and res["scale"] == pytest.approx(1.0)
 
 
+def _random_factors(n, name, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    start = (torch.rand(n, 5, generator=g) * torch.tensor([FACTOR_SIZES[f] for f in FACTORS])).long()
+    return dsprites_sequence_factors(start, torch.full((n,), FACTORS.index(name)))
+
+
+def _naive_capcorr_paper(t, factors, factor):
+    "The paper code's CapCorr written as plainly as possible: loops over sequences, frames, capsules and shifts."
+    col = FACTORS.index(factor)
+    B, S, C, D = t.shape
+    est, truth = [], []
+    for b in range(B):
+        idx = factors[b, :, col].tolist()
+        cands = []
+        for i in range(S):
+            if idx[i] != 0:
+                continue
+            votes = []
+            for c in range(C):
+                corr = [float(sum(t[b, 0, c, n] * t[b, i, c, (n - k) % D] for n in range(D))) for k in range(D)]
+                votes.append(max(range(D), key=lambda k: (corr[k], -k)))
+            cands.append(max(sorted(set(votes)), key=votes.count))
+        if cands:
+            est.append(min(cands, key=lambda e: abs(e - idx[0])))
+            truth.append(idx[0])
+    return pearson(torch.tensor(est), torch.tensor(truth))
+
+
+@pytest.mark.parametrize("name", SEQ_FACTORS)
+def test_capcorr_paper_naive_loop_agrees(name):
+    g = torch.Generator().manual_seed(5)
+    f = _random_factors(30, name, seed=1)
+    t = torch.randn(30, 15, 3, 15, generator=g)
+    assert capcorr_paper(t, f, name) == pytest.approx(_naive_capcorr_paper(t, f, name), abs=1e-9)
+
+
+@pytest.mark.parametrize("name", SEQ_FACTORS)
+def test_capcorr_paper_perfect_roll_scores_one(name):
+    g = torch.Generator().manual_seed(6)
+    f = _random_factors(50, name, seed=2)
+    base = torch.randn(50, 4, 15, generator=g)
+    rolling = torch.stack([torch.roll(base, l, -1) for l in range(15)], 1)        # +1 per frame
+    assert capcorr_paper(rolling, f, name) == pytest.approx(1.0)
+
+
+def test_capcorr_paper_is_biased_on_noise_and_course_is_not():
+    g = torch.Generator().manual_seed(7)
+    res = {}
+    for name in ("x", "scale"):
+        t = torch.randn(3000, 15, 15, 15, generator=g)
+        res[name] = (capcorr(t, factor_period(name)), capcorr_paper(t, _random_factors(3000, name, seed=3), name))
+    assert abs(res["x"][0]) < 0.03 and abs(res["scale"][0]) < 0.03            # the course's: unbiased
+    assert 0.07 < res["x"][1] < 0.17                                            # the paper code's: about 0.12 ...
+    assert 0.42 < res["scale"][1] < 0.62                                        # ... and about 0.52 on scale
+
+
+def test_capcorr_paper_rejects_mismatched_inputs():
+    f = _random_factors(4, "x")
+    t = torch.randn(4, 15, 3, 15)
+    with pytest.raises(ValueError, match="factors must have shape"):
+        capcorr_paper(t, f[:3], "x")
+    with pytest.raises(ValueError, match="must step by \\+1 per frame"):
+        capcorr_paper(t, f, "y")                                                  # y does not step in x sequences
+    with pytest.raises(ValueError, match="factor must be one of"):
+        capcorr_paper(t, f, "shape")
+
+
+def test_capcorr_by_factor_rejects_mismatched_factor():
+    t = torch.randn(4, 15, 3, 15)
+    with pytest.raises(ValueError, match="factor must be a tensor of shape \\(4,\\)"):
+        capcorr_by_factor(t, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="factor must be a tensor"):
+        capcorr_by_factor(t, [3, 3, 3, 3])
+
+
+def test_offset_match_perfect_noise_and_constant():
+    g = torch.Generator().manual_seed(8)
+    base = torch.randn(10, 5, 15, generator=g)
+    rolling = torch.stack([torch.roll(base, l, -1) for l in range(15)], 1)
+    assert offset_match(rolling) == (pytest.approx(1.0), pytest.approx(1 / 14))
+    per5 = torch.stack([torch.roll(base, l % 5, -1) for l in range(15)], 1)
+    assert offset_match(per5, 5)[0] == pytest.approx(1.0)
+    m, c = offset_match(torch.randn(400, 15, 15, 15, generator=g))
+    assert abs(m - c) < 0.015 and abs(c - 1 / 15) < 0.01
+    assert offset_match(torch.ones(3, 15, 2, 15)) == (0.0, 0.0)
+    # a roll that is always one step short of the truth: never exact, though Pearson calls it perfect
+    short = torch.stack([torch.roll(base, max(l - 1, 0), -1) for l in range(15)], 1)
+    assert offset_match(short)[0] < 0.1 and capcorr(short) > 0.99
+
+
 def test_pearson():
     a = torch.arange(10.)
     assert pearson(a, 2 * a + 1) == pytest.approx(1.0) and pearson(a, -a) == pytest.approx(-1.0)
@@ -174,6 +264,7 @@ def test_pearson():
     (lambda: capcorr(torch.randn(4, 15, 225)), r"t must be .*\(B, S, C, D\)"),
     (lambda: capcorr(torch.randn(4, 15, 5, 5), period=1), "period must be"),
     (lambda: factor_period("colour"), "factor must be one of"),
+    (lambda: offset_match(torch.randn(4, 15, 5, 5), period=1), "period must be"),
 ])
 def test_bad_inputs_raise_value_error_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):

@@ -18,7 +18,7 @@ from .data import get_device
 __all__ = ['SHAPES', 'FACTORS', 'FACTOR_SIZES', 'IMAGE_SIZE', 'BASE_SIZE', 'POS_RANGE', 'SEQ_FACTORS', 'factor_values',
            'check_factors', 'render_dsprites', 'centroid', 'factor_period', 'dsprites_sequence_factors',
            'DSpritesBatch', 'dsprites_sequences', 'DSpritesSampler', 'eval_dsprites', 'capsule_offsets', 'pearson',
-           'capcorr', 'capcorr_by_factor']
+           'capcorr', 'capcorr_by_factor', 'capcorr_paper', 'offset_match']
 
 # %% ../nbs/08_dsprites.ipynb #591a22b5
 SHAPES = ("square", "ellipse", "heart")
@@ -233,3 +233,45 @@ def capcorr_by_factor(t: torch.Tensor, factor: torch.Tensor) -> dict:
         m = (factor == FACTORS.index(name)).to(t.device)
         if m.any(): out[name] = capcorr(t[m], factor_period(name))     # mod 15 changes nothing for S = 15; mod 5 for scale
     return out
+
+# %% ../nbs/08_dsprites.ipynb #49b13e58
+def _paper_offsets(t: torch.Tensor) -> torch.Tensor:
+    "Offsets (B, S) of every frame against frame 0 as the paper's code reads them: mode over capsules of argmax_k sum_n t0[n] ti[n-k]."
+    B, S, C, D = t.shape
+    spec = torch.fft.rfft(t, dim=-1)                                             # (B, S, C, D//2+1), uncentered
+    c = torch.fft.irfft(spec[:, :1] * spec.conj(), n=D, dim=-1)                  # (B, S, C, D): c[..., k]
+    votes = F.one_hot(c.argmax(-1), D).sum(2)                                    # (B, S, D) votes per k
+    return votes.argmax(-1)                                                      # (B, S): mode (ties: smallest)
+
+def capcorr_paper(t: torch.Tensor, factors: torch.Tensor, factor: str) -> float:
+    "The paper code's CapCorr of latents `t` (B, S, C, D) of sequences with factor indices `factors` (B, S, 5) that step `factor`."
+    t = _check_capsules(t)
+    if factor not in SEQ_FACTORS: raise ValueError(f"factor must be one of {SEQ_FACTORS}, got {factor!r}")
+    factors = check_factors(factors)
+    if tuple(factors.shape) != (*t.shape[:2], len(FACTORS)):
+        raise ValueError(f"factors must have shape (B, S, 5) = {(*t.shape[:2], len(FACTORS))} to match t; got {tuple(factors.shape)}")
+    col, P = FACTORS.index(factor), factor_period(factor)
+    idx = factors[..., col].to(t.device)                                         # (B, S) the stepped factor's index
+    if ((idx.diff(dim=1) % P) != 1).any():
+        raise ValueError(f"factors: column {factor!r} must step by +1 per frame (mod {P}) in every sequence")
+    est = _paper_offsets(t)                                                      # (B, S)
+    truth = idx[:, 0]                                                            # (B,) the starting index
+    at0 = idx == 0                                                               # (B, S) frames where the index is 0
+    dist = (est - truth[:, None]).abs().float().masked_fill(~at0, float("inf"))
+    best = est[torch.arange(len(est), device=est.device), dist.argmin(1)]        # (B,) the estimate closest to the truth
+    keep = at0.any(1)                                                            # sequences with such a frame
+    return pearson(best[keep], truth[keep])
+
+# %% ../nbs/08_dsprites.ipynb #8b2fd7f7
+def offset_match(t: torch.Tensor, period: int | None = None) -> tuple[float, float]:
+    "Fraction of frames 1..S-1 of `t` (B, S, C, D) whose estimated offset equals the true one (mod `period`), and its chance level."
+    t = _check_capsules(t)
+    if period is not None and (not isinstance(period, int) or isinstance(period, bool) or period < 2):
+        raise ValueError(f"period must be None or an int >= 2, got {period!r}")
+    B, S, C, D = t.shape
+    est = capsule_offsets(t)[:, 1:]                                              # (B, S-1)
+    true = torch.arange(1, S, device=est.device).expand(B, S - 1)
+    if period is not None: est, true = est % period, true % period
+    n = period or max(S, D)
+    p_est, p_true = (torch.bincount(v.flatten(), minlength=n).double() / v.numel() for v in (est, true))
+    return (est == true).double().mean().item(), (p_est * p_true).sum().item()

@@ -222,7 +222,7 @@ def test_capcorr_by_factor_rejects_mismatched_factor():
     t = torch.randn(4, 15, 3, 15)
     with pytest.raises(ValueError, match="factor must be an integer tensor of shape \\(4,\\)"):
         capcorr_by_factor(t, torch.zeros(3, dtype=torch.long))
-    with pytest.raises(ValueError, match="factor must be a tensor"):
+    with pytest.raises(ValueError, match="factor must be an integer tensor"):
         capcorr_by_factor(t, [3, 3, 3, 3])
 
 

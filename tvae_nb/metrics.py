@@ -1,4 +1,4 @@
-"""Shifting temporal coherence makes capsules roll with the input: the equivariance error, its floor, capsule-roll traversals and Table 1 at CPU scale
+"""Does shifting temporal coherence make capsules roll with the input? The equivariance error under two estimators, against its null, capsule-roll traversals and Table 1 at CPU scale
 
 Docs: https://tvae-nb.github.io/tvae_nb/equivariant_capsules.html.md"""
 

@@ -247,7 +247,7 @@ def test_cli_negative_ints_exit_2(flag, capsys):
 def test_cli_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in EXPERIMENTS) and "fast, quick, paper" in out
+    assert all(name in out for name in EXPERIMENTS) and "fast, quick, long, paper" in out
 
 
 def test_cli_run_then_resume(tmp_path, capsys):

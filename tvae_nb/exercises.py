@@ -254,7 +254,7 @@ def check_sup_distance(f):
     return True, "the sup distance matches for fresh ν, small and large."
 
 # %% ../nbs/11_exercises.ipynb #23ae2746
-_WINDOW_OPS = [_topo.ring_energy, _topo.torus_energy, _topo.capsule_energy, _topo._window_sum, _topo._window_sum_fwd,
+_WINDOW_OPS = [_topo.ring_energy, _topo.torus_energy, _topo.capsule_energy, _topo._window_sum_loop, _topo._window_sum_fast, _topo._window_sum_fwd,
                TorusTopography.forward, CapsuleTopography.forward]
 
 @checker("ch.3, a circular ring window", watch=_WINDOW_OPS)

@@ -1,4 +1,4 @@
-"""Every experiment of the paper as data: one config, a registry with fast, quick and paper budgets, runs that write metrics, figures and resumable checkpoints, and multi-GPU training with DDP
+"""Every experiment of the paper as data: one config, a registry with fast, quick, long and paper budgets, runs that write metrics, figures and resumable checkpoints, and multi-GPU training with DDP
 
 Docs: https://tvae-nb.github.io/tvae_nb/experiments.html.md"""
 
@@ -26,17 +26,17 @@ from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 
 # %% auto #0
 __all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'MNIST_TRANSFORMS', 'TABLE1_TRANSFORMS',
-           'CAPSULE_RECIPES', 'RUN_SETTINGS', 'EXPERIMENTS', 'CHECKPOINT', 'CHECKPOINT_FORMAT', 'EXPLODED',
-           'TABLE1_ROWS', 'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe', 'capsule_recipe',
-           'capsule_config', 'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings', 'register',
-           'make_experiment', 'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model', 'rng_state',
-           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule', 'dist_env',
-           'rank_seed', 'RunResult', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures',
+           'CAPSULE_RECIPES', 'LONG_FACTOR', 'RUN_SETTINGS', 'EXPERIMENTS', 'CHECKPOINT', 'CHECKPOINT_FORMAT',
+           'EXPLODED', 'TABLE1_ROWS', 'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe',
+           'capsule_recipe', 'capsule_config', 'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings',
+           'register', 'make_experiment', 'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model',
+           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule',
+           'dist_env', 'rank_seed', 'RunResult', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures',
            'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'default_jobs', 'run_jobs',
            'table1']
 
 # %% ../nbs/09_experiments.ipynb #664c6e90
-BUDGETS = ("fast", "quick", "paper")          # the one list of budgets: configs, recipes and the command line read it
+BUDGETS = ("fast", "quick", "long", "paper")          # the one list of budgets: configs, recipes and the command line read it
 DATASETS = ("mnist", "dsprites")
 TRAIN_ONLY_TRANSFORMS = ("rotation_or_hue",)   # training data of the generalisation run (chapter 7); evaluated on rotation_hue
 IMAGE_TRANSFORM = "none"                                       # single images, no sequence (seq_len = 1)
@@ -151,13 +151,16 @@ CAPSULE_RECIPES = {   # the one place the capsule experiments' numbers live
                                             free_bits=0.1, free_bits_u=0.5),
                           n_eval=16, n_is=2),
 }
+LONG_FACTOR = 4     # the `long` budget: the quick recipe trained 4 times as many steps (constant learning rate)
+CAPSULE_RECIPES["long"] = replace(CAPSULE_RECIPES["quick"], train=replace(CAPSULE_RECIPES["quick"].train,
+                                                                         steps=LONG_FACTOR * CAPSULE_RECIPES["quick"].train.steps))
 
-def capsule_recipe(budget: str, # 'fast', 'quick' or 'paper'
+def capsule_recipe(budget: str, # 'fast', 'quick', 'long' or 'paper'
                   ) -> CapsuleRecipe:
     "The capsule-model numbers of `budget`."
     return CAPSULE_RECIPES[check_choice("budget", budget, BUDGETS)]
 
-def capsule_config(budget: str, # 'fast', 'quick' or 'paper'
+def capsule_config(budget: str, # 'fast', 'quick', 'long' or 'paper'
                    window: str = "partial", # the role of the time window: L1, short, bubble, partial or full
                    model: str = "tvae", # 'tvae' or 'vae'
                    shift: bool = True, # shifting temporal coherence (TVAE) or not (Bubble)
@@ -220,8 +223,14 @@ RUN_SETTINGS = {
                         dsprites=DSpritesRecipe(n_caps=4, cap_dim=5, seq_len=5, hidden=(32, 32),
                                                 windows=Windows(L1=1, short=3, bubble=3, partial=3, full=5))),
 }
+def _longer(s: RunSettings) -> RunSettings:
+    "The quick settings with every step count times `LONG_FACTOR`, evaluated 20 times (once at the quick step count too)."
+    q = CAPSULE_RECIPES["quick"].train.steps                                  # 6,500: eval_every divides it
+    more = lambda r: replace(r, train_changes={k: v * LONG_FACTOR if k == "steps" else v for k, v in r.train_changes.items()})
+    return replace(s, eval_every=q // 5, checkpoint_every=q // 5, torus=more(s.torus), dsprites=more(s.dsprites))
+RUN_SETTINGS["long"] = _longer(RUN_SETTINGS["quick"])
 
-def run_settings(budget: str, # 'fast', 'quick' or 'paper'
+def run_settings(budget: str, # 'fast', 'quick', 'long' or 'paper'
                 ) -> RunSettings:
     "Evaluation and checkpoint intervals, and the torus and dSprites models, of `budget`."
     return RUN_SETTINGS[check_choice("budget", budget, BUDGETS)]
@@ -238,7 +247,7 @@ def register(name: str, # the experiment's name in the registry (`tvae-nb run NA
     return deco
 
 def make_experiment(name: str, # a registered experiment (see `EXPERIMENTS`, `tvae-nb list`)
-                    budget: str = "quick", # 'fast', 'quick' or 'paper'
+                    budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
                     seed: int | None = None, # training seed (None: the experiment's)
                     steps: int | None = None, # training steps (None: the budget's)
                     lr: float | None = None, # learning rate (None: the budget's)
@@ -780,7 +789,7 @@ def save_figures(model: nn.Module, # the trained model
 TABLE1_ROWS = {"VAE": "table1-vae", "TVAE L=1": "table1-tvae-L1", "Bubble": "table1-bubble",
                "TVAE partial L": "table1-tvae-partial", "TVAE full L": "table1-tvae-full"}   # row -> registered experiment
 
-def table1_experiments(budget: str = "quick", # 'fast', 'quick' or 'paper'
+def table1_experiments(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
                        seed: int = 0, # the training seed of every row
                        transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's)
                       ) -> dict[str, ExperimentConfig]:
@@ -788,7 +797,7 @@ def table1_experiments(budget: str = "quick", # 'fast', 'quick' or 'paper'
     transform = check_choice("transform", transform or capsule_recipe(budget).transform, TABLE1_TRANSFORMS)
     return {row: with_transform(make_experiment(name, budget, seed=seed), transform) for row, name in TABLE1_ROWS.items()}
 
-def table1_setup(budget: str = "quick", # 'fast', 'quick' or 'paper'
+def table1_setup(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
                  seed: int = 0, # the training seed
                 ) -> dict:
     "The five Table-1 model configs, their training config and evaluation sizes at `budget`, read from the registry."
@@ -896,7 +905,7 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
     return results
 
 # %% ../nbs/09_experiments.ipynb #bd3a20f3
-def table1(budget: str = "quick", # 'fast', 'quick' or 'paper'
+def table1(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
            transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's, 'paper' at --budget paper)
            out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
            device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')

@@ -65,53 +65,16 @@ def ks_critical(n: int, alpha: float = 0.001) -> float:
     "Asymptotic critical value of the KS statistic for `n` samples at level `alpha`."
     return math.sqrt(-math.log(alpha / 2) / (2 * n))
 
-# %% ../nbs/03_student_t.ipynb #55594a20
-def _first_offset(n: int, flip: bool = False) -> int:
-    "First offset of a window of width n: -(n//2), so offsets -(n-1)/2 … (n-1)/2 (odd n) or -n/2 … n/2-1 (even n); mirrored if `flip`."
-    return -((n - 1) // 2) if flip else -(n // 2)
+# %% ../nbs/03_student_t.ipynb #747c8f89
+def _window_sum_loop(x: torch.Tensor, L: int, K: int, sigma: int = 0) -> torch.Tensor:
+    "W x for `x` (..., S, C, D) as the loop of the formula: L frame offsets δ times K unit offsets k, frame δ shifted by σ·δ units."
+    v = torch.zeros_like(x)
+    for dl in range(-(L // 2), L - L // 2):            # -(L-1)/2 … (L-1)/2 for odd L; -L/2 … L/2-1 for even L
+        for k in range(-(K // 2), K - K // 2):
+            v = v + torch.roll(x, shifts=(-dl, -(sigma * dl + k)), dims=(-3, -1))
+    return v
 
-@lru_cache(maxsize=256)
-def _window_index(S: int, C: int, D: int, L: int, K: int, sigma: int, device: torch.device, flip: bool = False):
-    "Cached flat indices into (S*C*D) for the circular sheared gather and the un-shear of `_window_sum`."
-    h, k = _first_offset(L, flip), _first_offset(K, flip)   # the window's first offsets (negative or 0)
-    m = torch.arange(h, S + h + L - 1)[:, None, None]       # unwrapped frames, (S+L-1, 1, 1)
-    c = torch.arange(C)[None, :, None]
-    j = torch.arange(k, D + k + K - 1)[None, None, :]       # unwrapped units, (1, 1, D+K-1)
-    gather = ((m % S) * C + c) * D + (j + sigma * m) % D    # (S+L-1, C, D+K-1)
-    l, d = torch.arange(S)[:, None, None], torch.arange(D)[None, None, :]
-    unshear = (l * C + c) * D + (d - sigma * l) % D         # (S, C, D)
-    return gather.reshape(-1).to(device), unshear.reshape(-1).to(device)
-
-def _window_sum_fwd(x: torch.Tensor, L: int, K: int, sigma: int, flip: bool = False) -> torch.Tensor:
-    "The window sum itself (no autograd): sheared circular gather, L-box along S, K-box along D, un-shear."
-    *lead, S, C, D = x.shape
-    gather, unshear = _window_index(S, C, D, L, K, int(sigma), x.device, bool(flip))
-    y = x.reshape(*lead, S * C * D).index_select(-1, gather)
-    y = y.view(*lead, S + L - 1, C, D + K - 1)              # y[m, c, j] = x[m mod S, c, (j + σm) mod D]
-    if L > 1: y = y.unfold(-3, L, 1).sum(-1)                 # (..., S, C, D+K-1): sum over δ
-    if K > 1:                                                # (..., S, C, D): sum over k, as K shifted slices
-        w = y[..., :D] + y[..., 1:D + 1]
-        for k in range(2, K): w.add_(y[..., k:k + D])
-        y = w
-    if sigma: y = y.reshape(*lead, S * C * D).index_select(-1, unshear).view(*lead, S, C, D)
-    return y
-
-class _WindowSum(torch.autograd.Function):
-    "v = W x as an autograd Function whose backward is Wᵀ g: the mirrored window (W itself when L and K are odd)."
-    @staticmethod
-    def forward(ctx, x, L, K, sigma, flip=False):
-        ctx.window = (L, K, sigma, flip)
-        return _window_sum_fwd(x, L, K, sigma, flip)
-
-    @staticmethod
-    def backward(ctx, g):
-        L, K, sigma, flip = ctx.window
-        return _WindowSum.apply(g, L, K, sigma, not flip), None, None, None, None
-
-def _window_sum(x: torch.Tensor, L: int, K: int, sigma: int = 0) -> torch.Tensor:
-    "Circular window sum of `x` (..., S, C, D): L frames along S, K units along D, frame offset δ shifted by σ·δ units."
-    if torch.is_grad_enabled() and x.requires_grad: return _WindowSum.apply(x, L, K, int(sigma), False)
-    return _window_sum_fwd(x, L, K, int(sigma))
+_window_sum = _window_sum_loop   # what the energies below call; "Under the hood" (end of chapter) binds a fast engine
 
 # %% ../nbs/03_student_t.ipynb #e7c732a5
 def _check_window(name: str, value, limit: int | None = None, limit_name: str = "", step: str = "units",
@@ -236,3 +199,53 @@ def torus_distance(side: int) -> torch.Tensor:
     i = torch.arange(side * side)
     dr, dc = (i[:, None] // side - i[None, :] // side) % side, (i[:, None] % side - i[None, :] % side) % side
     return torch.maximum(torch.minimum(dr, side - dr), torch.minimum(dc, side - dc))
+
+# %% ../nbs/03_student_t.ipynb #55594a20
+def _first_offset(n: int, flip: bool = False) -> int:
+    "First offset of a window of width n: -(n//2), so offsets -(n-1)/2 … (n-1)/2 (odd n) or -n/2 … n/2-1 (even n); mirrored if `flip`."
+    return -((n - 1) // 2) if flip else -(n // 2)
+
+@lru_cache(maxsize=256)
+def _window_index(S: int, C: int, D: int, L: int, K: int, sigma: int, device: torch.device, flip: bool = False):
+    "Cached flat indices into (S*C*D) for the circular sheared gather and the un-shear of `_window_sum_fast`."
+    h, k = _first_offset(L, flip), _first_offset(K, flip)   # the window's first offsets (negative or 0)
+    m = torch.arange(h, S + h + L - 1)[:, None, None]       # unwrapped frames, (S+L-1, 1, 1)
+    c = torch.arange(C)[None, :, None]
+    j = torch.arange(k, D + k + K - 1)[None, None, :]       # unwrapped units, (1, 1, D+K-1)
+    gather = ((m % S) * C + c) * D + (j + sigma * m) % D    # (S+L-1, C, D+K-1)
+    l, d = torch.arange(S)[:, None, None], torch.arange(D)[None, None, :]
+    unshear = (l * C + c) * D + (d - sigma * l) % D         # (S, C, D)
+    return gather.reshape(-1).to(device), unshear.reshape(-1).to(device)
+
+def _window_sum_fwd(x: torch.Tensor, L: int, K: int, sigma: int, flip: bool = False) -> torch.Tensor:
+    "The window sum itself (no autograd): sheared circular gather, L-box along S, K-box along D, un-shear."
+    *lead, S, C, D = x.shape
+    gather, unshear = _window_index(S, C, D, L, K, int(sigma), x.device, bool(flip))
+    y = x.reshape(*lead, S * C * D).index_select(-1, gather)
+    y = y.view(*lead, S + L - 1, C, D + K - 1)              # y[m, c, j] = x[m mod S, c, (j + σm) mod D]
+    if L > 1: y = y.unfold(-3, L, 1).sum(-1)                 # (..., S, C, D+K-1): sum over δ
+    if K > 1:                                                # (..., S, C, D): sum over k, as K shifted slices
+        w = y[..., :D] + y[..., 1:D + 1]
+        for k in range(2, K): w.add_(y[..., k:k + D])
+        y = w
+    if sigma: y = y.reshape(*lead, S * C * D).index_select(-1, unshear).view(*lead, S, C, D)
+    return y
+
+class _WindowSum(torch.autograd.Function):
+    "v = W x as an autograd Function whose backward is Wᵀ g: the mirrored window (W itself when L and K are odd)."
+    @staticmethod
+    def forward(ctx, x, L, K, sigma, flip=False):
+        ctx.window = (L, K, sigma, flip)
+        return _window_sum_fwd(x, L, K, sigma, flip)
+
+    @staticmethod
+    def backward(ctx, g):
+        L, K, sigma, flip = ctx.window
+        return _WindowSum.apply(g, L, K, sigma, not flip), None, None, None, None
+
+def _window_sum_fast(x: torch.Tensor, L: int, K: int, sigma: int = 0) -> torch.Tensor:
+    "`_window_sum_loop(x, L, K, sigma)` computed by the engine: one gather, box sums, one un-shear; backward by `_WindowSum`."
+    if torch.is_grad_enabled() and x.requires_grad: return _WindowSum.apply(x, L, K, int(sigma), False)
+    return _window_sum_fwd(x, L, K, int(sigma))
+
+_window_sum = _window_sum_fast   # from here on ring_energy, torus_energy and capsule_energy run on the engine

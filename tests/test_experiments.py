@@ -51,6 +51,27 @@ def test_paper_settings():
     assert make_experiment("fig3-torus-mnist", "paper").model.topography == "torus"
 
 
+def test_long_budget_is_quick_trained_longer():
+    from tvae_nb.experiments import LONG_FACTOR
+    for name in EXPERIMENTS:
+        q, l = make_experiment(name, "quick"), make_experiment(name, "long")
+        assert l.train == replace(q.train, steps=LONG_FACTOR * q.train.steps), name
+        assert replace(l, budget="quick", train=q.train, eval_every=q.eval_every, checkpoint_every=q.checkpoint_every) == q, name
+        if name.startswith("table1-"):                          # Table 1's long runs are evaluated at the quick step count
+            assert q.train.steps % l.eval_every == 0, name
+
+
+def test_longer_run_passes_through_the_shorter_one(tmp_path):
+    "Constant learning rate, evaluations on their own RNG: a run of 2n steps evaluated at n is the run of n steps."
+    short, long_ = tiny(steps=8), replace(tiny(steps=16), eval_every=4)
+    run_experiment(short, tmp_path / "s", progress=False)
+    run_experiment(long_, tmp_path / "l", progress=False)
+    read = lambda d: {r["step"]: r for r in map(json.loads, (tmp_path / d / "metrics.jsonl").read_text().splitlines())}
+    s, l = read("s"), read("l")
+    assert sorted(l) == [4, 8, 12, 16]
+    assert s[8] == l[8]
+
+
 # ---------------------------------------------------------------- a run and its outputs
 def test_run_writes_outputs(tmp_path):
     cfg = tiny(steps=8)

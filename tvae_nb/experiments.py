@@ -208,23 +208,24 @@ class RunSettings:
 RUN_SETTINGS = {
     "paper": RunSettings(eval_every=5 * 60_000 // 8, checkpoint_every=60_000 // 8,
                          torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=None,
-                                           train_changes=dict(batch_size=8, kl_warmup=0)),
+                                           train_changes=dict(batch_size=8, kl_warmup=0)),   # the paper: no free bits
                          dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=None,
                                                  windows=Windows(L1=1, short=5, bubble=9, partial=9, full=15))),
     "quick": RunSettings(eval_every=500, checkpoint_every=500,
                          torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=(384, 256),
-                                           train_changes=dict(batch_size=64, kl_warmup=0, steps=3000)),
+                                           train_changes=dict(batch_size=64, kl_warmup=0, steps=3000, free_bits=0.05,
+                                                             free_bits_u=0.05)),
                          dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=(128, 128),
                                                  windows=Windows(L1=1, short=5, bubble=9, partial=9, full=15),
                                                  train_changes=dict(steps=1500, kl_warmup=500))),
     "fast": RunSettings(eval_every=20, checkpoint_every=20,
                         torus=TorusRecipe(side=6, K=3, mu_init=30.0, hidden=(64, 64),
-                                          train_changes=dict(batch_size=16, kl_warmup=0, steps=60)),
+                                          train_changes=dict(batch_size=16, kl_warmup=0, steps=60, free_bits=0.05, free_bits_u=0.05)),
                         dsprites=DSpritesRecipe(n_caps=4, cap_dim=5, seq_len=5, hidden=(32, 32),
                                                 windows=Windows(L1=1, short=3, bubble=3, partial=3, full=5))),
 }
 def _longer(s: RunSettings) -> RunSettings:
-    "The quick settings with every step count times `LONG_FACTOR`, evaluated 20 times (once at the quick step count too)."
+    "The quick settings with every step count times `LONG_FACTOR`; Table 1's runs are evaluated 20 times, once at the quick step count."
     q = CAPSULE_RECIPES["quick"].train.steps                                  # 6,500: eval_every divides it
     more = lambda r: replace(r, train_changes={k: v * LONG_FACTOR if k == "steps" else v for k, v in r.train_changes.items()})
     return replace(s, eval_every=q // 5, checkpoint_every=q // 5, torus=more(s.torus), dsprites=more(s.dsprites))

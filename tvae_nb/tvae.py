@@ -217,10 +217,10 @@ class TVAE(nn.Module):
         return TVAELoss(loss, recon.mean(), klz.reshape(B, -1).sum(-1).mean(), klu.reshape(B, -1).sum(-1).mean())
 
     def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W), intensities in [0, 1]
-                    n_samples: int, # K, joint samples of q(z|x) q(u|x)
-                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                    n_samples: int, # N, joint importance samples of q(z|x) q(u|x)
+                    per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
-        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K = `n_samples` joint samples: (K, B) summed over frames, or (K, B, S)."
+        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for N = `n_samples` joint samples: (N, B) summed over frames, or (N, B, S)."
         K = n_samples
         xs, _ = self._seq(_check_pixels(x))
         mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n)
@@ -266,10 +266,10 @@ class SeqVAE(VAE):
         return super().loss(_check_pixels(x), kl_weight, free_bits)
 
     def log_weights(self, x: torch.Tensor, # images or sequences, intensities in [0, 1]
-                    n_samples: int, # K, samples of q(z|x)
-                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                    n_samples: int, # N, importance samples of q(z|x)
+                    per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
-        "The VAE's importance weights (K, B), or (K, B, S) per frame; `x` must hold intensities in [0, 1]."
+        "The VAE's importance weights (N, B), or (N, B, S) per frame; `x` must hold intensities in [0, 1]."
         return super().log_weights(_check_pixels(x), n_samples, per_frame)
 
 # %% ../nbs/04_tvae.ipynb #7983a56f

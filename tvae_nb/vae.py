@@ -158,10 +158,10 @@ class VAE(nn.Module):
         return Loss(recon.mean() + kl_weight * free_bits_kl(kl_elem, free_bits), recon.mean(), kl.mean())
 
     def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W)
-                    n_samples: int, # K, the number of samples z_k of q(z|x)
-                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                    n_samples: int, # N, the number of importance samples z_k of q(z|x)
+                    per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
-        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K = `n_samples` samples of q: (K, B), or (K, B, S) per frame."
+        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for N = `n_samples` samples of q: (N, B), or (N, B, S) per frame."
         K = n_samples
         self._check(x)
         mu, logvar = self.encoder(x)                                  # (B, [S,] n)
@@ -175,17 +175,17 @@ class VAE(nn.Module):
 def log_mean_exp(log_w: torch.Tensor, # log-weights, one per importance sample along `dim`
                  dim: int = 0, # the dimension of the N samples
                 ) -> torch.Tensor:
-    "log(mean(exp(log_w))) along `dim`, computed stably: logsumexp - log K."
+    "log(mean(exp(log_w))) along `dim`, computed stably: logsumexp - log N, N = log_w.shape[dim]."
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 # %% ../nbs/02_vae.ipynb #034e1cdc
 @torch.no_grad()
 def importance_log_px(model: nn.Module, # anything with `log_weights(x, n_samples)` (a VAE, a TVAE)
                       x: torch.Tensor, # the examples
-                      n_samples: int = 100, # K, samples of the encoder(s) per example
+                      n_samples: int = 100, # N, importance samples of the encoder(s) per example
                       chunk: int = 50, # samples drawn at once (memory)
                      ) -> torch.Tensor:
-    "Importance-sampled log p(x) per example `(B,)` with K = `n_samples` samples of the model's encoder(s) as the proposal."
+    "Importance-sampled log p(x) per example `(B,)` with N = `n_samples` samples of the model's encoder(s) as the proposal."
     K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
     lw = torch.cat([model.log_weights(x, min(chunk, K - i)) for i in range(0, K, chunk)])   # (K, B)
     return log_mean_exp(lw, dim=0)
@@ -193,16 +193,16 @@ def importance_log_px(model: nn.Module, # anything with `log_weights(x, n_sample
 # %% ../nbs/02_vae.ipynb #7289c721
 class LogPx(NamedTuple):
     "Two importance-sampled log-likelihood estimates per example (nats, summed over frames), from the same samples."
-    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log K: the correct estimate
-    paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log K: the paper code's
+    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log N: the correct estimate
+    paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log N: the paper code's
 
 @torch.no_grad()
-def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (K, B, S)
+def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (N, B, S)
                      x: torch.Tensor, # sequences (or images)
-                     n_samples: int = 100, # K, samples of the encoder(s) per example
+                     n_samples: int = 100, # N, importance samples of the encoder(s) per example
                      chunk: int = 50, # samples drawn at once (memory)
                     ) -> LogPx:
-    "Both estimators of log p(x) per example from the same K = `n_samples` samples."
+    "Both estimators of log p(x) per example from the same N = `n_samples` samples."
     K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
     lw = torch.cat([model.log_weights(x, min(chunk, K - i), per_frame=True) for i in range(0, K, chunk)])   # (K, B, S)
     return LogPx(log_mean_exp(lw.sum(-1), dim=0), torch.logsumexp(lw, dim=0).sum(-1))

@@ -20,7 +20,8 @@ from .experiments import BUDGETS, TABLE1_TRANSFORMS
 __all__ = ['cmd_data', 'cmd_list', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #a1aa82de
-def cmd_data(args) -> Path:
+def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed, source, device)
+            ) -> Path:
     "Load MNIST, print what was loaded and save a PNG grid of one sequence per transform."
     check_out_dir(args.out, "--out")
     check_int("--n", args.n, 1); check_int("--seq-len", args.seq_len, 2); check_int("--seed", args.seed, 0, MAX_SEED)
@@ -42,7 +43,8 @@ def cmd_data(args) -> Path:
     return out
 
 # %% ../nbs/10_cli.ipynb #c017a4a0
-def cmd_list(args) -> list[str]:
+def cmd_list(args, # the parsed `tvae-nb list` arguments (none are read)
+            ) -> list[str]:
     "Print every registered experiment with a one-line description and the budgets it has."
     from tvae_nb.experiments import EXPERIMENTS, make_experiment
     width = max(map(len, EXPERIMENTS))
@@ -51,14 +53,16 @@ def cmd_list(args) -> list[str]:
     for l in lines: print("  " + l)
     return lines
 
-def cmd_run(args):
+def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, steps, lr, out, device, ...)
+           ):
     "Run one registered experiment (see `tvae_nb.experiments.run_experiment`)."
     from tvae_nb.experiments import make_experiment, run_experiment
     cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps, lr=args.lr, grad_clip=args.grad_clip)
     return run_experiment(cfg, args.out or f"runs/{cfg.name}-{cfg.budget}", device=args.device, resume=args.resume,
                           progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds)
 
-def cmd_table1(args):
+def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform, out, device, seed, jobs, ...)
+              ):
     "Table 1 at a budget: the registered Table-1 experiments, each run (or resumed) in its own folder, `--jobs` at a time."
     from tvae_nb.experiments import table1
     check_choice("--budget", args.budget, BUDGETS)
@@ -137,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/10_cli.ipynb #b502b916
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, # command-line arguments without the program name (None: `sys.argv[1:]`)
+        ) -> int:
     "Entry point of the `tvae-nb` console script."
     parser = build_parser()
     args = parser.parse_args(argv)

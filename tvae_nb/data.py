@@ -52,7 +52,11 @@ def _torchvision_present(root) -> bool:
                for f in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"))
 
 # %% ../nbs/01_data.ipynb #5a7e0bc6
-def load_mnist(split: str = "train", source: str = "auto", root=None, verbose: bool = True):
+def load_mnist(split: str = "train", # 'train' (60,000 digits) or 'test' (10,000)
+               source: str = "auto", # 'embedded' (the copy shipped with the package), 'torchvision' (download to `root`) or 'auto' (torchvision's files if present in `root`, else embedded)
+               root=None, # torchvision's MNIST folder (None: `default_data_root()`)
+               verbose: bool = True, # print which MNIST was loaded
+              ):
     "MNIST `split` as float32 images `(N, 1, 28, 28)` in [0, 1] and int64 labels `(N,)`."
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -78,7 +82,10 @@ PERSPECTIVE_TILT = 35.0       # degrees the digit's plane leans away from the sc
 PERSPECTIVE_DISTANCE = 3.0    # camera distance from the digit, in half image widths
 
 # %% ../nbs/01_data.ipynb #6599feb7
-def transform_params(transform: str, phase: torch.Tensor, seq_len: int) -> dict:
+def transform_params(transform: str, # one of `TRANSFORMS`
+                     phase: torch.Tensor, # integer phases in [0, seq_len), any shape
+                     seq_len: int, # S, the steps of one cycle (>= 2)
+                    ) -> dict:
     "The parameters (angle, hue, tilt-axis direction in degrees; scale) of `transform` at integer `phase` of a cycle of `seq_len`."
     seq_len = check_int("seq_len", seq_len, 2)
     phase = phase.to(torch.float32)
@@ -102,15 +109,18 @@ def _affine_grid(angle: torch.Tensor, scale: torch.Tensor, size, dtype=torch.flo
     return F.affine_grid(theta, list(size), align_corners=False)
 
 # %% ../nbs/01_data.ipynb #b18b8539
-def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
+def hue_to_rgb(hue: torch.Tensor, # hues in degrees, any shape
+              ) -> torch.Tensor:
     "Fully saturated RGB colours `(..., 3)` for `hue` in degrees (0 = red, 120 = green, 240 = blue)."
     n = torch.tensor([5.0, 3.0, 1.0], device=hue.device)
     k = (n + hue[..., None] / 60.0) % 6.0
     return 1.0 - torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
 
 # %% ../nbs/01_data.ipynb #4bef6ccb
-def perspective_homography(tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TILT,
-                           distance: float = PERSPECTIVE_DISTANCE) -> torch.Tensor:
+def perspective_homography(tilt_axis: torch.Tensor, # (N,) direction of each tilt axis in the image plane, degrees
+                           tilt: float = PERSPECTIVE_TILT, # tilt of the digit plane in degrees, in [0, 90)
+                           distance: float = PERSPECTIVE_DISTANCE, # camera distance from the plane's centre, in half-image widths
+                          ) -> torch.Tensor:
     "Homographies `(N, 3, 3)` from digit-plane to screen coordinates, the plane tilted by `tilt`° about the in-plane axis at `tilt_axis`° (N,)."
     if not isinstance(tilt_axis, torch.Tensor) or tilt_axis.ndim != 1 or not torch.isfinite(tilt_axis).all():
         got = f"shape {tuple(tilt_axis.shape)}, values {tilt_axis.tolist()[:4]}" if isinstance(tilt_axis, torch.Tensor) else repr(tilt_axis)
@@ -129,8 +139,12 @@ def perspective_homography(tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TI
     return torch.diag(torch.tensor([distance, distance, 1.0], device=phi.device)) @ M
 
 # %% ../nbs/01_data.ipynb #30a4984a
-def perspective_grid(tilt_axis: torch.Tensor, size, tilt: float = PERSPECTIVE_TILT, distance: float = PERSPECTIVE_DISTANCE,
-                     dtype=torch.float32) -> torch.Tensor:
+def perspective_grid(tilt_axis: torch.Tensor, # (N,) direction of each tilt axis in the image plane, degrees
+                     size, # (N, C, H, W), the size of the frames to warp
+                     tilt: float = PERSPECTIVE_TILT, # tilt of the digit plane in degrees, in [0, 90)
+                     distance: float = PERSPECTIVE_DISTANCE, # camera distance from the plane's centre, in half-image widths
+                     dtype=torch.float32, # dtype of the grid
+                    ) -> torch.Tensor:
     "Sampling grids `(N, H, W, 2)` that show the image on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,)."
     N, C, H, W = size
     if not isinstance(tilt_axis, torch.Tensor) or tuple(tilt_axis.shape) != (N,):
@@ -143,14 +157,19 @@ def perspective_grid(tilt_axis: torch.Tensor, size, tilt: float = PERSPECTIVE_TI
     plane = torch.einsum("nij,nhwj->nhwi", Hinv, screen)                       # (N, H, W, 3)
     return plane[..., :2] / plane[..., 2:]                                     # (N, H, W, 2): digit coordinates
 
-def perspective_warp(frames: torch.Tensor, tilt_axis: torch.Tensor, tilt: float = PERSPECTIVE_TILT,
-                     distance: float = PERSPECTIVE_DISTANCE) -> torch.Tensor:
+def perspective_warp(frames: torch.Tensor, # (N, C, H, W) images to warp
+                     tilt_axis: torch.Tensor, # (N,) direction of each frame's tilt axis, degrees
+                     tilt: float = PERSPECTIVE_TILT, # tilt of the digit plane in degrees, in [0, 90)
+                     distance: float = PERSPECTIVE_DISTANCE, # camera distance from the plane's centre, in half-image widths
+                    ) -> torch.Tensor:
     "Render `frames` (N, C, H, W) on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,), seen by a pinhole camera."
     grid = perspective_grid(tilt_axis.to(frames.device), frames.shape, tilt, distance, frames.dtype)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 # %% ../nbs/01_data.ipynb #bf746f33
-def check_images(images, name: str = "images") -> torch.Tensor:
+def check_images(images, # what should be (B, 1, H, H) float images in [0, 1]
+                 name: str = "images", # the argument's name in error messages
+                ) -> torch.Tensor:
     "Check that `images` is a float tensor `(B, 1, H, H)` with values in [0, 1]; return it."
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (B, 1, H, W), got {type(images).__name__}")
@@ -178,8 +197,12 @@ def _check_start(start, B: int, seq_len: int, device, generator) -> torch.Tensor
     raise ValueError(f"start must be None, an int, or an integer tensor of shape ({B},); got {got}")
 
 # %% ../nbs/01_data.ipynb #c3e526fe
-def make_sequences(images: torch.Tensor, transform: str = "rotation", seq_len: int = 18,
-                   start=None, generator: torch.Generator | None = None) -> torch.Tensor:
+def make_sequences(images: torch.Tensor, # (B, 1, H, H) grey digits in [0, 1]
+                   transform: str = "rotation", # one of `TRANSFORMS`
+                   seq_len: int = 18, # S, frames per sequence = steps of one cycle (>= 2)
+                   start=None, # phase of frame 0: None (random per sequence), an int, or a (B,) integer tensor
+                   generator: torch.Generator | None = None, # draws the random start phases (None: torch's global generator)
+                  ) -> torch.Tensor:
     "Cyclic sequences `(B, S, C, H, W)`: frame l shows `images` under `transform` at phase (start + l) mod S."
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
@@ -204,7 +227,9 @@ def make_sequences(images: torch.Tensor, transform: str = "rotation", seq_len: i
     return frames.reshape(B, S, frames.shape[1], H, W)                         # (B, S, C, H, W)
 
 # %% ../nbs/01_data.ipynb #944a5dca
-def sequence_grid(seqs: torch.Tensor, pad: int = 1) -> torch.Tensor:
+def sequence_grid(seqs: torch.Tensor, # (B, S, C, H, W) sequences, C = 1 or 3, values in [0, 1]
+                  pad: int = 1, # white pixels between frames and rows
+                 ) -> torch.Tensor:
     "Tile sequences `(B, S, C, H, W)` into one RGB image `(B*(H+pad), S*(W+pad), 3)` for plotting."
     if seqs.ndim != 5: raise ValueError(f"seqs must have shape (B, S, C, H, W); got shape {tuple(seqs.shape)}")
     seqs = seqs.detach().float().cpu().clamp(0, 1)
@@ -214,7 +239,11 @@ def sequence_grid(seqs: torch.Tensor, pad: int = 1) -> torch.Tensor:
     return seqs.permute(0, 3, 1, 4, 2).reshape(B * (H + pad), S * (W + pad), 3)  # (B*(H+pad), S*(W+pad), 3)
 
 # %% ../nbs/01_data.ipynb #1b8ce018
-def plot_sequences(seqs: torch.Tensor, titles=None, ax=None, row_labels=None):
+def plot_sequences(seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0, 1]
+                   titles=None, # the axes' title (None: none)
+                   ax=None, # matplotlib axes to draw on (None: a new figure)
+                   row_labels=None, # one label per sequence (None: no labels)
+                  ):
     "Show sequences `(B, S, C, H, W)` as a grid (one row per sequence); returns the matplotlib figure."
     import matplotlib.pyplot as plt
     img = sequence_grid(seqs)
@@ -231,7 +260,11 @@ def plot_sequences(seqs: torch.Tensor, titles=None, ax=None, row_labels=None):
     return fig
 
 # %% ../nbs/01_data.ipynb #92459f3c
-def save_sequence_grid(path, seqs: torch.Tensor, title: str | None = None, row_labels=None) -> Path:
+def save_sequence_grid(path, # where the PNG goes (parent folders are created)
+                       seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0, 1]
+                       title: str | None = None, # the figure's title (None: none)
+                       row_labels=None, # one label per sequence (None: no labels)
+                      ) -> Path:
     "Save `seqs` `(B, S, C, H, W)` as a PNG grid at `path`; returns the path."
     import matplotlib
     import matplotlib.pyplot as plt
@@ -241,7 +274,9 @@ def save_sequence_grid(path, seqs: torch.Tensor, title: str | None = None, row_l
     return path
 
 # %% ../nbs/01_data.ipynb #22d80ecc
-def check_out_dir(path, name: str = "--out") -> Path:
+def check_out_dir(path, # the output folder (need not exist yet)
+                  name: str = "--out", # the option's name in error messages
+                 ) -> Path:
     "Check, without creating anything, that folder `path` exists or can be created and written to; return it as a Path."
     path = Path(path)
     if path.exists() and not path.is_dir(): raise ValueError(f"{name} {str(path)!r} is a file, not a folder; choose a folder")
@@ -258,13 +293,19 @@ def check_out_dir(path, name: str = "--out") -> Path:
 # %% ../nbs/01_data.ipynb #9fc8dd49
 class ImageBatch(NamedTuple):
     "A batch of images `x` `(B, 1, H, W)` with their digit `labels` `(B,)`."
-    x: torch.Tensor
-    labels: torch.Tensor
+    x: torch.Tensor       # (B, 1, H, W) images in [0, 1]
+    labels: torch.Tensor  # (B,) digit labels, int64
 
 # %% ../nbs/01_data.ipynb #f360f0b1
 class ImageSampler:
     "Draw seeded batches of `batch_size` random images (with replacement), moved to `device`."
-    def __init__(self, images, labels, batch_size: int = 64, seed: int = 0, device=None, rank: int = 0):
+    def __init__(self, images, # (N, 1, H, H) grey digits in [0, 1]
+                 labels, # (N,) digit labels
+                 batch_size: int = 64, # images per batch
+                 seed: int = 0, # seeds the sampler's own generator (with `rank`)
+                 device=None, # where batches are generated: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
+                ):
         self.images = check_images(images)
         if len(labels) != len(images): raise ValueError(f"labels must have one entry per image ({len(images)}), got {len(labels)}")
         batch_size, seed = check_int("batch_size", batch_size, 1), check_int("seed", seed, 0, MAX_SEED)
@@ -283,20 +324,28 @@ class ImageSampler:
         while True: yield self.sample()
 
     def state_dict(self) -> dict: return {"gen": self.gen.get_state()}
-    def load_state_dict(self, state: dict): self.gen.set_state(state["gen"])
+    def load_state_dict(self, state: dict, # a `state_dict()` of a sampler
+                       ): self.gen.set_state(state["gen"])
 
 # %% ../nbs/01_data.ipynb #b0848998
 class SequenceBatch(NamedTuple):
     "A batch of sequences `x` `(B, S, C, H, W)` with digit `labels` `(B,)` and start phases `start` `(B,)`."
-    x: torch.Tensor
-    labels: torch.Tensor
-    start: torch.Tensor
+    x: torch.Tensor       # (B, S, C, H, W) sequences in [0, 1]
+    labels: torch.Tensor  # (B,) digit labels, int64
+    start: torch.Tensor   # (B,) phase of frame 0 of each sequence
 
 # %% ../nbs/01_data.ipynb #4a0f22b9
 class SequenceSampler(ImageSampler):
     "Draw seeded batches of transformation sequences of random digits, generated on `device`."
-    def __init__(self, images, labels, transform="rotation", seq_len=18, batch_size=8, seed=0,
-                 device=None, rank: int = 0):
+    def __init__(self, images, # (N, 1, H, H) grey digits in [0, 1]
+                 labels, # (N,) digit labels
+                 transform="rotation", # one of `TRANSFORMS`, or 'paper' (the paper's protocol)
+                 seq_len=18, # S, frames per sequence (>= 2)
+                 batch_size=8, # sequences per batch
+                 seed=0, # seeds the sampler's own generator (with `rank`)
+                 device=None, # where sequences are generated: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
+                ):
         if transform not in TRANSFORMS + ("paper",):
             raise ValueError(f"transform must be one of {TRANSFORMS + ('paper',)}, got {transform!r}")
         seq_len = check_int("seq_len", seq_len, 2)
@@ -317,7 +366,14 @@ class SequenceSampler(ImageSampler):
 # %% ../nbs/01_data.ipynb #2b9c80bb
 class OneAtATimeSampler(SequenceSampler):
     "Coloured sequences `(B, S, 3, H, W)` where either rotation or hue varies (alternating rows), the other fixed at a random phase."
-    def __init__(self, images, labels, seq_len=12, batch_size=8, seed=0, device=None, rank: int = 0):
+    def __init__(self, images, # (N, 1, H, H) grey digits in [0, 1]
+                 labels, # (N,) digit labels
+                 seq_len=12, # S, frames per sequence (>= 2)
+                 batch_size=8, # sequences per batch
+                 seed=0, # seeds the sampler's own generator (with `rank`)
+                 device=None, # where sequences are generated: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
+                ):
         super().__init__(images, labels, "rotation", seq_len, batch_size, seed, device, rank)
 
     def sample(self) -> SequenceBatch:
@@ -337,8 +393,12 @@ class OneAtATimeSampler(SequenceSampler):
 # %% ../nbs/01_data.ipynb #b3563f4e
 PAPER_KINDS = ("rotation", "scale", "hue")    # what moves in a `paper` sequence; the other two stay fixed
 
-def paper_sequences(images: torch.Tensor, seq_len: int, start: torch.Tensor, kind: torch.Tensor,
-                    fixed: torch.Tensor) -> torch.Tensor:
+def paper_sequences(images: torch.Tensor, # (B, 1, H, H) grey digits in [0, 1]
+                    seq_len: int, # S, frames per sequence = steps of each cycle
+                    start: torch.Tensor, # (B,) phase of the moving transform at frame 0
+                    kind: torch.Tensor, # (B,) integer index into `PAPER_KINDS` of the transform that moves: 0 rotation, 1 scale, 2 hue
+                    fixed: torch.Tensor, # (B, 3) integer phases (rotation, scale, hue) of the transforms that stay fixed
+                   ) -> torch.Tensor:
     "Coloured sequences (B, S, 3, H, W): `kind` (B,) of PAPER_KINDS moves from phase `start` (B,), the others stay at `fixed` (B, 3)."
     images = check_images(images)
     B, _, H, W = images.shape
@@ -361,8 +421,15 @@ def paper_sequences(images: torch.Tensor, seq_len: int, start: torch.Tensor, kin
     return frames.reshape(B, S, 3, H, W)
 
 # %% ../nbs/01_data.ipynb #53050448
-def eval_sequences(transform: str = "rotation", n: int = 128, seq_len: int = 18, seed: int = 1234,
-                   source: str = "auto", device=None, images=None, labels=None) -> SequenceBatch:
+def eval_sequences(transform: str = "rotation", # one of `TRANSFORMS`, or 'paper'
+                   n: int = 128, # sequences in the set
+                   seq_len: int = 18, # S, frames per sequence
+                   seed: int = 1234, # fixes the digits and start phases
+                   source: str = "auto", # MNIST source (see `load_mnist`); unused when `images` is given
+                   device=None, # where the sequences live: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                   images=None, # (N, 1, H, H) digits to draw from (None: the MNIST test set)
+                   labels=None, # (N,) their labels (with `images`)
+                  ) -> SequenceBatch:
     "A fixed, seeded set of `n` held-out test sequences (the same for every model evaluated with the same arguments)."
     if images is None: images, labels = load_mnist("test", source=source, verbose=False)
     s = SequenceSampler(images, labels, transform, seq_len, batch_size=n, seed=seed, device=device)

@@ -29,7 +29,8 @@ BASE_SIZE = 0.15           # half-size of a shape at scale 1, as a fraction of t
 POS_RANGE = (0.25, 0.75)   # the 15 x (and y) positions span this range of the image, evenly spaced
 
 # %% ../nbs/08_dsprites.ipynb #801765aa
-def factor_values(factors: torch.Tensor) -> dict:
+def factor_values(factors: torch.Tensor, # (..., 5) integer factor indices (shape, scale, orientation, x, y)
+                 ) -> dict:
     "Physical values of integer factor indices `factors` (..., 5): scale, angle (radians, counter-clockwise), centre x, y in [0, 1]."
     f = factors.to(torch.float32)
     lo, hi = POS_RANGE
@@ -61,7 +62,9 @@ def _sdf_heart(q: torch.Tensor) -> torch.Tensor:
 _SDFS = (_sdf_box, _sdf_ellipse, _sdf_heart)
 
 # %% ../nbs/08_dsprites.ipynb #da63df39
-def check_factors(factors, name: str = "factors") -> torch.Tensor:
+def check_factors(factors, # what should be an integer tensor (..., 5) of factor indices
+                  name: str = "factors", # the argument's name in error messages
+                 ) -> torch.Tensor:
     "Check that `factors` is an integer tensor (..., 5) of indices inside the factor grid; return it."
     if not isinstance(factors, torch.Tensor) or factors.ndim < 1 or factors.shape[-1] != len(FACTORS):
         got = tuple(factors.shape) if isinstance(factors, torch.Tensor) else type(factors).__name__
@@ -76,7 +79,9 @@ def check_factors(factors, name: str = "factors") -> torch.Tensor:
     return factors
 
 # %% ../nbs/08_dsprites.ipynb #efe0d8a6
-def render_dsprites(factors: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
+def render_dsprites(factors: torch.Tensor, # (N, 5) integer factor indices
+                    size: int = IMAGE_SIZE, # image side in pixels (>= 8)
+                   ) -> torch.Tensor:
     "Render factor indices `factors` (N, 5) as anti-aliased grey images (N, 1, size, size) in [0, 1], on their device."
     factors = check_factors(factors)
     if factors.ndim != 2: raise ValueError(f"factors must have shape (N, 5); got {tuple(factors.shape)}")
@@ -99,7 +104,8 @@ def render_dsprites(factors: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tens
     return (0.5 - d_pixels).clamp(0, 1)[:, None]                                            # (N, 1, H, W)
 
 # %% ../nbs/08_dsprites.ipynb #b5bdedea
-def centroid(images: torch.Tensor) -> torch.Tensor:
+def centroid(images: torch.Tensor, # (N, 1, H, W) grey images
+            ) -> torch.Tensor:
     "Intensity-weighted centre (x, y) in pixels of grey images (N, 1, H, W): (N, 2)."
     N, _, H, W = images.shape
     w = images[:, 0]
@@ -110,13 +116,17 @@ def centroid(images: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/08_dsprites.ipynb #dc49f78e
 SEQ_FACTORS = ("x", "y", "orientation", "scale")
 
-def factor_period(factor: str) -> int:
+def factor_period(factor: str, # one of `SEQ_FACTORS`
+                 ) -> int:
     "The number of distinct values a sequence stepping `factor` cycles through (15, or 5 for scale)."
     if factor not in SEQ_FACTORS: raise ValueError(f"factor must be one of {SEQ_FACTORS}, got {factor!r}")
     return FACTOR_SIZES[factor]
 
 # %% ../nbs/08_dsprites.ipynb #9b11c12b
-def dsprites_sequence_factors(start: torch.Tensor, factor: torch.Tensor, seq_len: int = 15) -> torch.Tensor:
+def dsprites_sequence_factors(start: torch.Tensor, # (B, 5) factor indices of frame 0
+                              factor: torch.Tensor, # (B,) integer column of the factor each sequence steps (one of `SEQ_FACTORS`)
+                              seq_len: int = 15, # S, frames per sequence (>= 2)
+                             ) -> torch.Tensor:
     "Factor indices (B, S, 5) of sequences from `start` (B, 5) stepping factor column `factor` (B,) by +1 per frame, cyclically."
     start = check_factors(start, "start")
     if start.ndim != 2: raise ValueError(f"start must have shape (B, 5); got {tuple(start.shape)}")
@@ -136,11 +146,14 @@ def dsprites_sequence_factors(start: torch.Tensor, factor: torch.Tensor, seq_len
 # %% ../nbs/08_dsprites.ipynb #0bf722a9
 class DSpritesBatch(NamedTuple):
     "Sequences `x` (B, S, 1, 64, 64), their factor indices `factors` (B, S, 5) and the stepped factor's column `factor` (B,)."
-    x: torch.Tensor
-    factors: torch.Tensor
-    factor: torch.Tensor
+    x: torch.Tensor        # (B, S, 1, 64, 64) sequences in [0, 1]
+    factors: torch.Tensor  # (B, S, 5) factor indices of every frame
+    factor: torch.Tensor   # (B,) column of the factor each sequence steps
 
-def dsprites_sequences(start: torch.Tensor, factor, seq_len: int = 15) -> DSpritesBatch:
+def dsprites_sequences(start: torch.Tensor, # (B, 5) factor indices of frame 0
+                       factor, # the stepped factor: a name of `SEQ_FACTORS` for all, or a (B,) tensor of columns
+                       seq_len: int = 15, # S, frames per sequence (>= 2)
+                      ) -> DSpritesBatch:
     "Render sequences from `start` (B, 5) stepping `factor` (a name, or a (B,) tensor of columns) cyclically: a `DSpritesBatch`."
     if isinstance(factor, str):
         if factor not in SEQ_FACTORS: raise ValueError(f"factor must be one of {SEQ_FACTORS}, got {factor!r}")
@@ -153,7 +166,13 @@ def dsprites_sequences(start: torch.Tensor, factor, seq_len: int = 15) -> DSprit
 # %% ../nbs/08_dsprites.ipynb #d72fd43c
 class DSpritesSampler:
     "Draw seeded batches of dSprites sequences, each stepping one factor drawn from `factors`, rendered on `device`."
-    def __init__(self, factors=SEQ_FACTORS, seq_len: int = 15, batch_size: int = 8, seed: int = 0, device=None, rank: int = 0):
+    def __init__(self, factors=SEQ_FACTORS, # the factors a sequence may step: a name or names of `SEQ_FACTORS`
+                 seq_len: int = 15, # S, frames per sequence (>= 2)
+                 batch_size: int = 8, # sequences per batch
+                 seed: int = 0, # seeds the sampler's own generator (with `rank`)
+                 device=None, # where sequences are rendered: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
+                ):
         factors = (factors,) if isinstance(factors, str) else tuple(factors)
         if not factors or any(f not in SEQ_FACTORS for f in factors):
             raise ValueError(f"factors must be a non-empty subset of {SEQ_FACTORS}, got {factors!r}")
@@ -174,9 +193,15 @@ class DSpritesSampler:
         while True: yield self.sample()
 
     def state_dict(self) -> dict: return {"gen": self.gen.get_state()}
-    def load_state_dict(self, state: dict): self.gen.set_state(state["gen"])
+    def load_state_dict(self, state: dict, # a `state_dict()` of a sampler
+                       ): self.gen.set_state(state["gen"])
 
-def eval_dsprites(n: int = 256, factors=SEQ_FACTORS, seq_len: int = 15, seed: int = 4321, device=None) -> DSpritesBatch:
+def eval_dsprites(n: int = 256, # sequences in the set
+                  factors=SEQ_FACTORS, # the factors the sequences step: a name or names of `SEQ_FACTORS`
+                  seq_len: int = 15, # S, frames per sequence
+                  seed: int = 4321, # fixes the sequences
+                  device=None, # where they are rendered: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                 ) -> DSpritesBatch:
     "A fixed, seeded set of `n` evaluation sequences (the same for every model)."
     return DSpritesSampler(factors, seq_len, n, seed, device).sample()
 
@@ -187,7 +212,8 @@ def _check_capsules(t, name="t") -> torch.Tensor:
         raise ValueError(f"{name} must be a tensor of shape (B, S, C, D) with S >= 2; got {got}")
     return t.detach().float()
 
-def capsule_offsets(t: torch.Tensor) -> torch.Tensor:
+def capsule_offsets(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
+                   ) -> torch.Tensor:
     "Estimated roll (B, S) of each frame's capsules against frame 0: mode over capsules of the periodic cross-correlation's argmax."
     t = _check_capsules(t)
     B, S, C, D = t.shape
@@ -199,14 +225,18 @@ def capsule_offsets(t: torch.Tensor) -> torch.Tensor:
     return counts.argmax(-1)                                                     # (B, S): mode (ties: smallest)
 
 # %% ../nbs/08_dsprites.ipynb #3873d33f
-def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+def pearson(a: torch.Tensor, # a 1-D tensor (flattened if not)
+            b: torch.Tensor, # a tensor with as many elements as `a`
+           ) -> float:
     "Pearson correlation of two equally long 1-D tensors (0 when either is constant)."
     a, b = a.double().flatten(), b.double().flatten()
     a, b = a - a.mean(), b - b.mean()
     den = (a.norm() * b.norm()).item()
     return 0.0 if den == 0 else float((a * b).sum() / den)
 
-def capcorr(t: torch.Tensor, period: int | None = None) -> float:
+def capcorr(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents of sequences whose true offset at frame l is l
+            period: int | None = None, # compare offsets mod `period` (None: not reduced)
+           ) -> float:
     "CapCorr of latents `t` (B, S, C, D) for sequences whose true offset at frame l is l (mod `period`, when given)."
     t = _check_capsules(t)
     B, S = t.shape[:2]
@@ -218,7 +248,9 @@ def capcorr(t: torch.Tensor, period: int | None = None) -> float:
     return pearson(est, true)
 
 # %% ../nbs/08_dsprites.ipynb #592b45a7
-def capcorr_by_factor(t: torch.Tensor, factor: torch.Tensor) -> dict:
+def capcorr_by_factor(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
+                      factor: torch.Tensor, # (B,) column of the factor each sequence steps
+                     ) -> dict:
     "CapCorr per stepped factor for latents `t` (B, S, C, D) of sequences stepping `factor` (B,): {name: value}."
     t = _check_capsules(t)
     B = t.shape[0]
@@ -243,7 +275,10 @@ def _paper_offsets(t: torch.Tensor) -> torch.Tensor:
     votes = F.one_hot(c.argmax(-1), D).sum(2)                                    # (B, S, D) votes per k
     return votes.argmax(-1)                                                      # (B, S): mode (ties: smallest)
 
-def capcorr_paper(t: torch.Tensor, factors: torch.Tensor, factor: str) -> float:
+def capcorr_paper(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
+                  factors: torch.Tensor, # (B, S, 5) factor indices of every frame
+                  factor: str, # the stepped factor, one of `SEQ_FACTORS`
+                 ) -> float:
     "The paper code's CapCorr of latents `t` (B, S, C, D) of sequences with factor indices `factors` (B, S, 5) that step `factor`."
     t = _check_capsules(t)
     if factor not in SEQ_FACTORS: raise ValueError(f"factor must be one of {SEQ_FACTORS}, got {factor!r}")
@@ -263,7 +298,9 @@ def capcorr_paper(t: torch.Tensor, factors: torch.Tensor, factor: str) -> float:
     return pearson(best[keep], truth[keep])
 
 # %% ../nbs/08_dsprites.ipynb #8b2fd7f7
-def offset_match(t: torch.Tensor, period: int | None = None) -> tuple[float, float]:
+def offset_match(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents of sequences whose true offset at frame l is l
+                 period: int | None = None, # compare offsets mod `period` (None: not reduced)
+                ) -> tuple[float, float]:
     "Fraction of frames 1..S-1 of `t` (B, S, C, D) whose estimated offset equals the true one (mod `period`), and its chance level."
     t = _check_capsules(t)
     if period is not None and (not isinstance(period, int) or isinstance(period, bool) or period < 2):

@@ -35,9 +35,9 @@ __all__ = ['CHECKERS', 'CheckResult', 'checker', 'check_clockwise_theta', 'check
 @dataclass
 class CheckResult:
     "The outcome of one checker: whether it `passed`, a `message` (PASS/FAIL/NOT ATTEMPTED ...), and whether anything was `attempted`."
-    passed: bool
-    message: str
-    attempted: bool = True
+    passed: bool            # whether the answer is right
+    message: str            # what the checker printed
+    attempted: bool = True  # False when the answer was still `None`
     def __bool__(self) -> bool: return self.passed
     def __repr__(self) -> str: return self.message
 
@@ -97,7 +97,9 @@ class _Spy:
         run.spy = self
         return run
 
-def checker(title: str, watch=()):
+def checker(title: str, # the exercise, as printed before PASS/FAIL
+            watch=(), # functions whose use the check records (`f.spy`)
+           ):
     "Decorator: turn `test(answer) -> (ok, detail)` into a checker that handles `None`, exceptions, printing, and calls of `watch`ed functions."
     def deco(test):
         @functools.wraps(test)
@@ -134,7 +136,8 @@ def _warp(x: torch.Tensor, theta) -> torch.Tensor:
     return F.grid_sample(x, F.affine_grid(th, list(x.shape), align_corners=False), align_corners=False)
 
 @checker("ch.1, rotation by hand (clockwise 90° as an affine_grid matrix)")
-def check_clockwise_theta(theta):
+def check_clockwise_theta(theta, # your 2x3 matrix (list, array or tensor)
+                         ):
     "Check a 2x3 `affine_grid` matrix `theta` that rotates images clockwise by 90°, like `torch.rot90(x, -1, (-2, -1))`."
     theta = torch.as_tensor(theta, dtype=torch.float32)
     if theta.numel() != 6: return False, f"theta must have 6 entries (2×3), got shape {tuple(theta.shape)}."
@@ -151,7 +154,8 @@ def check_clockwise_theta(theta):
 
 # %% ../nbs/11_exercises.ipynb #f1755983
 @checker("ch.1, the group (composing two rotations)")
-def check_composed_phase(f):
+def check_composed_phase(f, # your `f(p, q, S)` -> int
+                        ):
     "Check `f(p, q, S)`: the phase of 'rotate by phase p, then by phase q' in a cycle of S steps."
     for S in (18, 12, _pick(_fresh(), 2, 40)):
         for p in range(S):
@@ -166,7 +170,8 @@ def check_composed_phase(f):
 
 # %% ../nbs/11_exercises.ipynb #e80c6aa7
 @checker("ch.1, a new transform (cyclic horizontal translation)")
-def check_translation(f):
+def check_translation(f, # your `f(images, seq_len)` -> (B, S, C, H, W)
+                     ):
     "Check `f(images, seq_len)`: frame l is `images` rolled right by l*W/S pixels; ValueError when W is not a multiple of S."
     g = _fresh()
     for W in (28, 12 * _pick(g, 1, 3)):
@@ -190,7 +195,8 @@ def check_translation(f):
 
 # %% ../nbs/11_exercises.ipynb #3286c51b
 @checker("ch.2, the KL term", watch=[gaussian_kl, torch.distributions.kl_divergence])
-def check_kl(f):
+def check_kl(f, # your `f(mu, logvar)` -> (...,)
+            ):
     "Check `f(mu, logvar)` = KL(N(mu, exp(logvar)) || N(0, I)), summed over the last dimension."
     g = _fresh()
     for shape in ((_pick(g, 2, 9), _pick(g, 2, 9)), (_pick(g, 1, 4), _pick(g, 2, 5), _pick(g, 2, 9))):
@@ -209,7 +215,8 @@ def check_kl(f):
 
 # %% ../nbs/11_exercises.ipynb #bdcb828b
 @checker("ch.2, the importance-sampling estimator (log-mean-exp)", watch=[log_mean_exp, importance_log_px])
-def check_log_mean_exp(f):
+def check_log_mean_exp(f, # your `f(log_w)`: log-weights (N, B) -> (B,)
+                      ):
     "Check `f(log_w)`: log p(x) ≈ log (1/K) Σ_k exp(log_w[k]) for log-weights `log_w` (K, B), stable for large |log_w|."
     g = _fresh()
     for K, B in ((_pick(g, 50, 200), _pick(g, 2, 8)), (_pick(g, 2, 20), 1)):
@@ -229,7 +236,8 @@ def check_log_mean_exp(f):
 
 # %% ../nbs/11_exercises.ipynb #60e1093f
 @checker("ch.2, KL warm-up schedule", watch=[kl_warmup])
-def check_kl_warmup(f):
+def check_kl_warmup(f, # your `f(steps)` -> schedule(step) -> float
+                   ):
     "Check `f(steps)` -> schedule(step): a KL weight rising linearly from 0 to 1 over `steps` steps, then 1."
     g = _fresh()
     for steps in (1, _pick(g, 5, 60), _pick(g, 500, 3000)):
@@ -242,7 +250,8 @@ def check_kl_warmup(f):
 
 # %% ../nbs/11_exercises.ipynb #cad93ddf
 @checker("ch.3, the Gaussian limit")
-def check_sup_distance(f):
+def check_sup_distance(f, # your `f(nu)` -> float
+                      ):
     "Check `f(nu)` = sup_x |F_t(nu)(x) − Φ(x)|, the largest gap between the Student-t and standard normal CDFs."
     xs = torch.linspace(-10, 10, 20001, dtype=torch.float64)
     g = _fresh()
@@ -258,7 +267,8 @@ _WINDOW_OPS = [_topo.ring_energy, _topo.torus_energy, _topo.capsule_energy, _top
                TorusTopography.forward, CapsuleTopography.forward]
 
 @checker("ch.3, a circular ring window", watch=_WINDOW_OPS)
-def check_ring_energy(f):
+def check_ring_energy(f, # your `f(u2, K)` -> shaped like u2
+                     ):
     "Check `f(u2, K)`: the circular window sum of width K (odd) along the last dim, like `ring_energy`."
     g = _fresh()
     for shape in ((_pick(g, 1, 4), _pick(g, 5, 12)), (_pick(g, 1, 3), _pick(g, 1, 3), _pick(g, 3, 12))):
@@ -278,7 +288,8 @@ def check_ring_energy(f):
 
 # %% ../nbs/11_exercises.ipynb #224160ce
 @checker("ch.3, a plus-shaped neighbourhood")
-def check_plus_energy(f):
+def check_plus_energy(f, # your `f(u2)` -> (..., 36)
+                     ):
     "Check `f(u2)`: plus-shaped (centre + 4 direct neighbours) circular window sum on a 6x6 torus, u2 (..., 36)."
     side = 6
     i = torch.arange(side * side)
@@ -295,7 +306,8 @@ def check_plus_energy(f):
 
 # %% ../nbs/11_exercises.ipynb #19c0daf3
 @checker("ch.3, one FFT instead of gathers", watch=_WINDOW_OPS)
-def check_fft_energy(f):
+def check_fft_energy(f, # your `f(u2, L, K, shift)` -> (B, S, C, D)
+                    ):
     "Check `f(u2, L, K, shift)`: equals `capsule_energy`, is never negative, and is computed with an FFT."
     g = _fresh()
     shapes = ((_pick(g, 1, 3), _pick(g, 5, 12), _pick(g, 1, 3), _pick(g, 5, 9)), (1, _pick(g, 3, 18), 4, _pick(g, 3, 18)))
@@ -323,7 +335,8 @@ def _torus_inputs(g: torch.Generator, ndim: int):
     return TorusTopography(side * side, _odd(g, 3)), (*lead, side * side)
 
 @checker("ch.4, the latent t = (z − μ)/√(W u² + ε)", watch=[student_t_latent, TVAE.latent, TVAE.encode])
-def check_latent(f):
+def check_latent(f, # your `f(z, u, mu, W, eps)` -> t
+                ):
     "Check `f(z, u, mu, W, eps)` = (z − mu) / sqrt(W(u²) + eps) for a topography callable `W`."
     g = _fresh()
     for ndim, eps in ((2, 1e-6), (3, 0.1 + torch.rand(1, generator=g).item())):   # a large ε shows where it goes
@@ -349,7 +362,8 @@ def check_latent(f):
 
 # %% ../nbs/11_exercises.ipynb #567c052b
 @checker("ch.4, a deterministic code from E_q[u²]", watch=[TVAE.encode, TVAE.encode_static])
-def check_deterministic_code(f):
+def check_deterministic_code(f, # your `f(mu_z, mu_u, logvar_u, W, mu, eps)` -> t
+                            ):
     "Check `f(mu_z, mu_u, logvar_u, W, mu, eps)`: t built from the z mean and E_q[u²] = mu_u² + exp(logvar_u)."
     g = _fresh()
     for ndim in (2, 3):
@@ -379,7 +393,8 @@ def check_deterministic_code(f):
 
 # %% ../nbs/11_exercises.ipynb #48fa08b1
 @checker("ch.4, neighbour agreement on the torus", watch=[neighbour_agreement])
-def check_neighbour_agreement(f):
+def check_neighbour_agreement(f, # your `f(preferred)` -> float
+                             ):
     "Check `f(preferred)`: the fraction of (right, down) torus-neighbour pairs of a (side, side) class map with the same class."
     g = _fresh()
     w = _pick(g, 2, 3)                                                           # stripes w units wide
@@ -400,7 +415,8 @@ def check_neighbour_agreement(f):
 
 # %% ../nbs/11_exercises.ipynb #023d46f6
 @checker("ch.5, the impulse response of a shifting window")
-def check_impulse_response(f):
+def check_impulse_response(f, # your `f(S, D, L, K, shift)` -> (S, D)
+                          ):
     "Check `f(S, D, L, K, shift)`: W applied to an impulse u² = 1 at (frame 0, unit 0), shape (S, D), like `capsule_energy`."
     g = _fresh()
     S1, S2 = _pick(g, 5, 12), _pick(g, 5, 12)
@@ -422,7 +438,8 @@ def check_impulse_response(f):
 
 # %% ../nbs/11_exercises.ipynb #d4d3f96c
 @checker("ch.5, non-circular time")
-def check_open_time_energy(f):
+def check_open_time_energy(f, # your `f(u2, L, K, shift)` -> (B, S, C, D)
+                          ):
     "Check `f(u2, L, K, shift)`: the capsule energy with zero padding in time but a circular capsule dimension."
     g = _fresh()
     for B, S, C, D in ((_pick(g, 1, 3), _pick(g, 5, 10), _pick(g, 2, 3), _pick(g, 4, 9)), (1, _pick(g, 3, 12), 1, _pick(g, 3, 9))):
@@ -462,7 +479,8 @@ def _pairwise_l1(tn: torch.Tensor, shifts) -> float:
     return 0.5 * sum((torch.roll(tn, *shifts(s)) - tn).abs().sum().item() for s in range(1, S)) / B
 
 @checker("ch.5, the invariance error by hand", watch=_CAPSULE_METRICS)
-def check_invariance_error(f):
+def check_invariance_error(f, # your `f(t)` -> float
+                          ):
     "Check `f(t)` for capsules t (B, S, C, D) against the plain (not centered) invariance error."
     g = _fresh()
     for shape in _capsule_shapes(g):
@@ -479,7 +497,8 @@ def check_invariance_error(f):
 
 # %% ../nbs/11_exercises.ipynb #876e2b84
 @checker("ch.6, the roll direction")
-def check_roll_prediction(f):
+def check_roll_prediction(f, # your `f(t0, k)` -> (..., C, D)
+                         ):
     "Check `f(t0, k)`: frame 0's capsules t0 (..., C, D) moved to where frame k's capsules are, for a +1-per-frame roll."
     g = _fresh()
     for shape in ((_pick(g, 1, 4), _pick(g, 1, 3), _pick(g, 4, 10)), (_pick(g, 1, 3), _pick(g, 4, 10))):
@@ -497,7 +516,8 @@ def check_roll_prediction(f):
 
 # %% ../nbs/11_exercises.ipynb #1e58acbf
 @checker("ch.6, fool the plain metric")
-def check_flat_capsules(f):
+def check_flat_capsules(f, # your `f(B, S, C, D)` -> (B, S, C, D)
+                       ):
     "Check `f(B, S, C, D)`: latents nearly flat over D that score ≈ 0 on plain E_eq but not on the centered E_eq."
     g = _fresh()
     for shape in _capsule_shapes(g):
@@ -516,7 +536,8 @@ def check_flat_capsules(f):
 
 # %% ../nbs/11_exercises.ipynb #9f0df70c
 @checker("ch.6, the equivariance error by hand", watch=_CAPSULE_METRICS)
-def check_equivariance_error(f):
+def check_equivariance_error(f, # your `f(t)` -> float
+                            ):
     "Check `f(t)` for capsules t (B, S, C, D) against the plain (not centered) equivariance error."
     g = _fresh()
     for shape in _capsule_shapes(g):
@@ -540,7 +561,8 @@ def check_equivariance_error(f):
 
 # %% ../nbs/11_exercises.ipynb #5fca9d0b
 @checker("ch.7, apply a homography to points")
-def check_homography_points(f):
+def check_homography_points(f, # your `f(H, pts)` -> (N, 2)
+                           ):
     "Check `f(H, pts)`: points `pts` (N, 2) mapped by the homography `H` (3, 3), with the perspective division."
     g = _fresh()
     done = 0
@@ -563,7 +585,8 @@ def check_homography_points(f):
 
 # %% ../nbs/11_exercises.ipynb #9b068639
 @checker("ch.7, the angles of a cyclic sequence", watch=[transform_params])
-def check_cycle_angles(f):
+def check_cycle_angles(f, # your `f(S)` -> (S,) degrees
+                      ):
     "Check `f(S)`: the S angles (degrees) of a cycle of S equal steps starting at 0, without repeating 0 at the end."
     g = _fresh()
     for S in (4, 18, _pick(g, 2, 40)):
@@ -579,7 +602,8 @@ def check_cycle_angles(f):
 
 # %% ../nbs/11_exercises.ipynb #57654b0d
 @checker("ch.8, the capsule offset", watch=[capsule_offsets, capcorr])
-def check_capsule_offset(f):
+def check_capsule_offset(f, # your `f(a, b)` -> int in [0, D)
+                        ):
     "Check `f(a, b)`: the integer s in [0, D) with b ≈ roll(a, s) for capsule vectors a, b of length D."
     g = _fresh()
     for i in range(4):
@@ -596,7 +620,8 @@ def check_capsule_offset(f):
 
 # %% ../nbs/11_exercises.ipynb #1042b197
 @checker("ch.8, Pearson correlation", watch=[pearson, torch.corrcoef, np.corrcoef])
-def check_pearson(f):
+def check_pearson(f, # your `f(x, y)` -> float
+                 ):
     "Check `f(x, y)`: Pearson's correlation coefficient of two 1-D tensors."
     g = _fresh()
     for i, slope in enumerate((2 * torch.rand(1, generator=g).item() + 0.5, -torch.rand(1, generator=g).item() - 0.1, 0.0)):
@@ -613,7 +638,8 @@ def check_pearson(f):
 
 # %% ../nbs/11_exercises.ipynb #b1b1c938
 @checker("ch.9, an atomic checkpoint", watch=[save_checkpoint])
-def check_atomic_save(f):
+def check_atomic_save(f, # your `f(obj, path)`
+                     ):
     "Check `f(obj, path)`: saves `obj` with torch.save so that a crash during the write keeps the previous file intact."
     import os, tempfile
     g = _fresh()
@@ -644,7 +670,8 @@ def check_atomic_save(f):
 
 # %% ../nbs/11_exercises.ipynb #f58ac634
 @checker("ch.9, save and restore the random state", watch=[rng_state, set_rng_state])
-def check_rng_roundtrip(fns):
+def check_rng_roundtrip(fns, # your pair `(snapshot, restore)`
+                       ):
     "Check `(snapshot, restore)`: `restore(snapshot())` makes torch's global generator repeat its next draws exactly."
     snapshot, restore = fns
     outer = torch.get_rng_state()                          # put the learner's stream back afterwards

@@ -47,17 +47,17 @@ def _colour(transform: str) -> bool: return "hue" in transform or transform == "
 @dataclass
 class ExperimentConfig:
     "One experiment: its name, the model, the training settings and the data it trains and is evaluated on."
-    name: str
-    description: str = ""
-    budget: str = "quick"
-    model: TVAEConfig = field(default_factory=TVAEConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str                          # the experiment's name (its registry key)
+    description: str = ""              # one line for `tvae-nb list`
+    budget: str = "quick"              # 'fast', 'quick', 'long' or 'paper'
+    model: TVAEConfig = field(default_factory=TVAEConfig)  # the model
+    train: TrainConfig = field(default_factory=TrainConfig)  # the training settings
     dataset: str = "mnist"             # 'mnist' or 'dsprites'
     transform: str = "rotation"        # a transform of tvae_nb.data, 'paper' (the paper's protocol), or 'none' for single images
     seq_len: int = 18                  # frames per training sequence; must equal model.seq_len
     n_eval: int = 256                  # held-out sequences (or images) evaluated
     n_is: int = 10                     # importance samples of the log p(x) estimate
-    eval_seed: int = 1234
+    eval_seed: int = 1234              # fixes the held-out sequences
     eval_every: int = 1000             # steps between evaluations (and lines of metrics.jsonl)
     checkpoint_every: int = 1000       # steps between checkpoints
 
@@ -118,14 +118,14 @@ class Windows:
 @dataclass(frozen=True)
 class CapsuleRecipe:
     "Every number of the capsule experiments (Table 1, chapters 5 to 7) at one budget."
-    n_caps: int
-    cap_dim: int
-    seq_len: int
+    n_caps: int                  # capsules
+    cap_dim: int                 # units per capsule
+    seq_len: int                 # frames per sequence
     K: int                       # the window within a capsule
-    mu_init: float
+    mu_init: float               # initial μ
     hidden: tuple | None         # encoder hidden sizes; None = the paper's (3n, 2n)
     transform: str               # the data of Table 1 at this budget (one of TABLE1_TRANSFORMS)
-    windows: Windows
+    windows: Windows             # the time windows L by role
     train: TrainConfig           # every training setting; add a field here to change it for every capsule run
     n_eval: int                  # held-out sequences evaluated
     n_is: int                    # importance samples of the log p(x) estimate
@@ -179,18 +179,18 @@ class TorusRecipe:
     "The TVAE with a 2-D torus topography on single images (Fig. 3)."
     side: int                    # the torus is side x side units
     K: int                       # K x K neighbourhoods
-    mu_init: float
-    hidden: tuple | None
+    mu_init: float               # initial μ
+    hidden: tuple | None         # encoder hidden sizes; None = the paper's (3n, 2n)
     train_changes: dict          # TrainConfig fields that differ from the budget's capsule recipe
 
 @dataclass(frozen=True)
 class DSpritesRecipe:
     "The capsule models on dSprites sequences (Table 2, chapter 8)."
-    n_caps: int
-    cap_dim: int
-    seq_len: int
-    hidden: tuple | None
-    windows: Windows
+    n_caps: int                                         # capsules
+    cap_dim: int                                        # units per capsule
+    seq_len: int                                        # frames per sequence
+    hidden: tuple | None                                # encoder hidden sizes; None = the paper's (3n, 2n)
+    windows: Windows                                    # the time windows L by role
     train_changes: dict = field(default_factory=dict)   # TrainConfig fields that differ from the capsule recipe
 
 @dataclass(frozen=True)
@@ -198,8 +198,8 @@ class RunSettings:
     "How often a run evaluates and checkpoints, and the torus and dSprites models, at one budget."
     eval_every: int              # steps between evaluations (lines of metrics.jsonl)
     checkpoint_every: int        # steps between checkpoints
-    torus: TorusRecipe
-    dsprites: DSpritesRecipe
+    torus: TorusRecipe           # the torus model (Fig. 3)
+    dsprites: DSpritesRecipe     # the dSprites models (Table 2)
 
     def __post_init__(self):
         for f in ("eval_every", "checkpoint_every"): check_int(f"RunSettings.{f}", getattr(self, f), 1)
@@ -317,7 +317,8 @@ def _fig3(budget: str) -> ExperimentConfig:
                             r.n_is, eval_every=s.eval_every, checkpoint_every=s.checkpoint_every)
 
 # %% ../nbs/09_experiments.ipynb #4c109a22
-def experiment_table(budget: str = "quick") -> list[dict]:
+def experiment_table(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
+                    ) -> list[dict]:
     "One row per registered experiment: name, description, data, transform, model, L and steps."
     rows = []
     for name in EXPERIMENTS:
@@ -400,12 +401,15 @@ def _history_from_state(s: dict) -> History:
     return History(steps=s["steps"].tolist(), values={k: v.tolist() for k, v in s["values"].items()},
                    evals=json.loads(s["evals"]), seconds=s["seconds"], stopped=s["stopped"])
 
-def rng_state(device=None) -> dict:
+def rng_state(device=None, # also save this CUDA device's state: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+             ) -> dict:
     "The global torch RNG state (and the CUDA one for a CUDA `device`), as tensors."
     dev = get_device(device) if not isinstance(device, torch.device) else device
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}
 
-def set_rng_state(state: dict, device=None):
+def set_rng_state(state: dict, # a `rng_state` dict
+                  device=None, # the CUDA device whose state to restore (None: CPU only)
+                 ):
     "Restore a state from `rng_state`."
     dev = get_device(device) if not isinstance(device, torch.device) else device
     torch.set_rng_state(state["torch"])
@@ -450,8 +454,14 @@ def _orphans(path: Path) -> list[Path]:
     "Temporary files `.NAME.tmp-PID` that a crash between writing and renaming a checkpoint at `path` left behind."
     return sorted(Path(path).parent.glob(f".{Path(path).name}.tmp-*"))
 
-def save_checkpoint(path, cfg: ExperimentConfig, model: nn.Module, optimizer, history: History, step: int,
-                    rank_states: list[dict]) -> Path:
+def save_checkpoint(path, # the checkpoint file
+                    cfg: ExperimentConfig, # the run's config
+                    model: nn.Module, # the model (saved on CPU)
+                    optimizer, # its optimiser
+                    history: History, # the history so far
+                    step: int, # steps done
+                    rank_states: list[dict], # one dict per process: its RNG and sampler state
+                   ) -> Path:
     "Write a checkpoint atomically and durably (temporary file, fsync, `os.replace`, fsync of the folder), with a sha256."
     path = Path(path)
     ckpt = {"format": CHECKPOINT_FORMAT, "experiment": cfg.name, "config": json.dumps(cfg.to_dict(), sort_keys=True),
@@ -467,7 +477,9 @@ def save_checkpoint(path, cfg: ExperimentConfig, model: nn.Module, optimizer, hi
     _fsync_dir(path.parent)                                           # and so is the rename
     return path
 
-def load_checkpoint(path, cfg: ExperimentConfig | None = None) -> dict:
+def load_checkpoint(path, # the checkpoint file
+                    cfg: ExperimentConfig | None = None, # refuse a checkpoint of another config (None: no check)
+                   ) -> dict:
     "Load a checkpoint with `weights_only=True`, checking its sha256, and that it belongs to `cfg` and to this package version."
     path = Path(path)
     if not path.is_file(): raise ValueError(f"checkpoint {str(path)!r} does not exist")
@@ -511,7 +523,11 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 EXPLODED = 10.0    # a state whose held-out loss exceeds EXPLODED x the run's first training loss is not checkpointed
 
 @torch.no_grad()
-def checkpoint_refusal(model: nn.Module, x: torch.Tensor, first_loss: float | None, seed: int = 0) -> str:
+def checkpoint_refusal(model: nn.Module, # the model about to be saved
+                       x: torch.Tensor, # a held-out batch
+                       first_loss: float | None, # the run's first training loss (None: no explosion check)
+                       seed: int = 0, # seeds the held-out loss's posterior sample
+                      ) -> str:
     "Why the state of `model` must not be checkpointed ('' if it may): non-finite weights, or a held-out loss on `x` that is non-finite or exploded."
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: return f"non-finite weights in {', '.join(bad[:3])}"
@@ -527,10 +543,14 @@ def checkpoint_refusal(model: nn.Module, x: torch.Tensor, first_loss: float | No
 # %% ../nbs/09_experiments.ipynb #4e73f020
 class LossModule(nn.Module):
     "Wraps a model so that `forward(x, kl_weight)` returns `model.loss(x, kl_weight, **options)`: what DDP needs to sync gradients."
-    def __init__(self, model: nn.Module, **options):
+    def __init__(self, model: nn.Module, # a model with `.loss(x, kl_weight, **options)`
+                 **options,
+                ):
         super().__init__()
         self.model, self.options = model, options
-    def forward(self, x: torch.Tensor, kl_weight: float = 1.0): return self.model.loss(x, kl_weight, **self.options)
+    def forward(self, x: torch.Tensor, # a batch
+                kl_weight: float = 1.0, # weight of the KL term
+               ): return self.model.loss(x, kl_weight, **self.options)
 
 def dist_env() -> tuple[int, int, int]:
     "(rank, local_rank, world_size) from torchrun's environment variables; (0, 0, 1) without torchrun."
@@ -539,16 +559,18 @@ def dist_env() -> tuple[int, int, int]:
     except ValueError: raise ValueError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun)") from None
     return rank, local, ws
 
-def rank_seed(seed: int, rank: int) -> int:
+def rank_seed(seed: int, # the run's seed
+              rank: int, # the process's rank
+             ) -> int:
     "The seed of rank `rank`'s noise (the RNG state right before training): `seed + rank`."
     return seed + rank
 
 # %% ../nbs/09_experiments.ipynb #4be2055e
 class RunResult(NamedTuple):
     "What `run_experiment` returns."
-    model: nn.Module
-    history: History
-    out_dir: Path
+    model: nn.Module          # the trained model
+    history: History          # losses and evaluations
+    out_dir: Path             # where the run wrote
     step: int                 # steps done
     finished: bool            # True when step == cfg.train.steps
     metrics: dict             # the last evaluation ({} if none)
@@ -640,7 +662,8 @@ class Checkpointer(Callback):
         if why: print(f"[tvae-nb] not checkpointing step {step}: {why}; the previous checkpoint stays", flush=True)
         else: save_checkpoint(self.out / CHECKPOINT, self.cfg, self.model, self.opt, history, step, states)
 
-    def after_step(self, state):
+    def after_step(self, state, # the loop's shared state
+                  ):
         if state.done % self.cfg.checkpoint_every == 0: self.save(state.history, state.done)
 
 def _evaluate_run(model: nn.Module, batch, cfg: ExperimentConfig) -> dict:

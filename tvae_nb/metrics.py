@@ -35,21 +35,27 @@ def _check_latents(t, name="t") -> torch.Tensor:
     return t.detach().float()
 
 # %% ../nbs/06_equivariant_capsules.ipynb #55f44c2c
-def equivariance_error(t: torch.Tensor, centered: bool = False) -> float:
+def equivariance_error(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
+                       centered: bool = False, # subtract each capsule's mean before normalising
+                      ) -> float:
     "The paper's E_eq for capsule latents `t` (B, S, C, D): L1 distance between frames and rolled frames, summed over offsets."
     t = _normalise_capsules(_check_latents(t), centered)
     B, S = t.shape[:2]
     return 0.5 * sum((torch.roll(t, shifts=(s, s), dims=(1, 3)) - t).abs().sum().item() for s in range(1, S)) / B
 
 # %% ../nbs/06_equivariant_capsules.ipynb #642c178b
-def invariance_error(t: torch.Tensor, centered: bool = False) -> float:
+def invariance_error(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
+                     centered: bool = False, # subtract each capsule's mean before normalising
+                    ) -> float:
     "Like `equivariance_error` but with no roll along the capsule: how much each (normalised) capsule changes over time."
     t = _normalise_capsules(_check_latents(t), centered)
     B, S = t.shape[:2]
     return 0.5 * sum((torch.roll(t, shifts=s, dims=1) - t).abs().sum().item() for s in range(1, S)) / B
 
 # %% ../nbs/06_equivariant_capsules.ipynb #1041ae35
-def flat_fraction(t: torch.Tensor, rtol: float = 1e-3) -> float:
+def flat_fraction(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
+                  rtol: float = 1e-3, # a capsule is flat when its spread over D is <= rtol x its RMS
+                 ) -> float:
     "Fraction of capsule vectors in `t` (B, S, C, D) that are flat: spread over D at most `rtol` times their RMS (zero vectors too)."
     t = _check_latents(t)
     spread = t.std(-1, unbiased=False)                                   # (B, S, C)
@@ -57,7 +63,10 @@ def flat_fraction(t: torch.Tensor, rtol: float = 1e-3) -> float:
     return (spread <= rtol * rms).float().mean().item()
 
 # %% ../nbs/06_equivariant_capsules.ipynb #ee9b88e0
-def time_permutations(B: int, S: int, seed: int = 0) -> torch.Tensor:
+def time_permutations(B: int, # sequences
+                      S: int, # frames per sequence
+                      seed: int = 0, # fixes the permutations
+                     ) -> torch.Tensor:
     "Fixed, seeded frame orders (B, S): one random permutation of 0..S-1 per sequence, never the identity (for S > 1)."
     g = torch.Generator().manual_seed(seed)
     perm = torch.argsort(torch.rand(B, S, generator=g), dim=1)           # (B, S)
@@ -65,13 +74,17 @@ def time_permutations(B: int, S: int, seed: int = 0) -> torch.Tensor:
     perm[ident] = perm[ident].roll(1, dims=1)                             # a rolled identity is not the identity
     return perm
 
-def shuffle_frames(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def shuffle_frames(x: torch.Tensor, # (B, S, ...) sequences
+                   seed: int = 0, # fixes the frame orders
+                  ) -> torch.Tensor:
     "The equivariance null: each sequence of `x` (B, S, ...) with its frames in a fixed, seeded random order."
     B, S = x.shape[:2]
     perm = time_permutations(B, S, seed).to(x.device)                     # (B, S)
     return x[torch.arange(B, device=x.device)[:, None], perm]             # (B, S, ...)
 
-def mix_sequences(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def mix_sequences(x: torch.Tensor, # (B, S, ...) sequences, B >= 2
+                  seed: int = 0, # fixes the mixing
+                 ) -> torch.Tensor:
     "The invariance null: sequences (B, S, ...) whose frame l comes from sequence (b + o_l) mod B; the o_l are distinct when B >= S."
     B, S = x.shape[:2]
     if B < 2: raise ValueError(f"mix_sequences needs at least 2 sequences to mix (B >= 2); got shape {tuple(x.shape)}")
@@ -87,7 +100,12 @@ def mix_sequences(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 ESTIMATORS = ("sample", "deterministic")
 
 @torch.no_grad()
-def capsules(model, x: torch.Tensor, estimator: str = "deterministic", seed: int = 0, chunk: int = 64) -> torch.Tensor:
+def capsules(model, # a capsule `TVAE` or `SeqVAE` (with `encode` and `cfg`)
+             x: torch.Tensor, # (B, S, C, H, W) sequences
+             estimator: str = "deterministic", # 'deterministic' (the code from the means) or 'sample' (one posterior sample)
+             seed: int = 0, # seeds the posterior sample
+             chunk: int = 64, # sequences per encoder pass
+            ) -> torch.Tensor:
     "Latents of sequences `x` (B, S, C, H, W) as capsules (B, S, n_caps, cap_dim): one seeded posterior sample ('sample') or the deterministic code."
     if estimator not in ESTIMATORS: raise ValueError(f"estimator must be one of {ESTIMATORS}, got estimator={estimator!r}")
     was = model.training; model.eval()
@@ -111,7 +129,10 @@ class RollTraversal(NamedTuple):
 
 # %% ../nbs/06_equivariant_capsules.ipynb #11df19f8
 @torch.no_grad()
-def roll_predictions(model, x0: torch.Tensor, ks) -> torch.Tensor:
+def roll_predictions(model, # a capsule `TVAE` or `SeqVAE` (with `encode_static`, `decode` and `cfg`)
+                     x0: torch.Tensor, # (B, C, H, W) frame-0 images
+                     ks, # the rolls k, in capsule units
+                    ) -> torch.Tensor:
     "Decoded images (B, len(ks), C, H, W) from frame-0 images `x0` (B, C, H, W) with capsules rolled by each k."
     model.eval()
     C, D = model.cfg.n_caps, model.cfg.cap_dim
@@ -120,7 +141,9 @@ def roll_predictions(model, x0: torch.Tensor, ks) -> torch.Tensor:
     return torch.sigmoid(model.decode(rolled.reshape(len(x0), len(ks), C * D)))
 
 @torch.no_grad()
-def roll_traversal(model, x: torch.Tensor) -> RollTraversal:
+def roll_traversal(model, # a capsule `TVAE` or `SeqVAE` (with `encode_static`, `decode` and `cfg`)
+                   x: torch.Tensor, # (B, S, C, H, W) sequences
+                  ) -> RollTraversal:
     "Capsule-roll traversal errors on sequences `x` (B, S, C, H, W)."
     S = x.shape[1]
     ks = torch.arange(1, S)
@@ -137,7 +160,10 @@ def _ratio(value: float, null: float) -> float | None:
     return value / null if null > 0 else None
 
 @torch.no_grad()
-def equivariance_metrics(model, x: torch.Tensor, seed: int = 0) -> dict:
+def equivariance_metrics(model, # a capsule `TVAE` or `SeqVAE`
+                         x: torch.Tensor, # (B, S, C, H, W) sequences
+                         seed: int = 0, # fixes the nulls and the posterior samples
+                        ) -> dict:
     "E_eq and the invariance error of `model` on sequences `x`, under both estimators, plain and centered, each with its null and ratio."
     x_eq, x_inv = shuffle_frames(x, seed), mix_sequences(x, seed)        # the two nulls, fixed by `seed`
     out = {}
@@ -153,7 +179,13 @@ def equivariance_metrics(model, x: torch.Tensor, seed: int = 0) -> dict:
 
 # %% ../nbs/06_equivariant_capsules.ipynb #1196e452
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, n_is: int = 10, with_log_px: bool = True, seed: int = 0, chunk: int = 32) -> dict:
+def evaluate(model, # a capsule `TVAE` or `SeqVAE`
+             x: torch.Tensor, # (B, S, C, H, W) sequences
+             n_is: int = 10, # N, importance samples of the log p(x) estimate
+             with_log_px: bool = True, # also estimate log p(x) and the ELBO (the slow part)
+             seed: int = 0, # seeds the nulls, the posterior samples and the importance samples
+             chunk: int = 32, # sequences per pass of the log p(x) estimate
+            ) -> dict:
     "Table-1 metrics of `model` on sequences `x` (B, S, C, H, W): log p(x) (both estimators), diagnostics, E_eq and E_inv with nulls, roll errors."
     if not isinstance(x, torch.Tensor) or x.ndim != 5:
         raise ValueError(f"x must be sequences of shape (B, S, C, H, W); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -173,7 +205,11 @@ def evaluate(model, x: torch.Tensor, n_is: int = 10, with_log_px: bool = True, s
     model.train(was)
     return out
 
-def evaluate_floor(cfg: TVAEConfig, x: torch.Tensor, seed: int = 0, device=None) -> dict:
+def evaluate_floor(cfg: TVAEConfig, # the architecture
+                   x: torch.Tensor, # (B, S, C, H, W) sequences
+                   seed: int = 0, # seed of the random initial weights
+                   device=None, # where to evaluate: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+                  ) -> dict:
     "The metrics of the same architecture at random initialisation (seed `seed`) on the same sequences: the floor."
     model = make_model(cfg, seed=seed).to(get_device(device))
     return evaluate(model, x.to(get_device(device)), with_log_px=False)

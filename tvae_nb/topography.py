@@ -24,7 +24,10 @@ def _check_pos_int(name: str, value, minimum: int = 1) -> int:
     return check_int(name, value, minimum)
 
 # %% ../nbs/03_student_t.ipynb #9ff52069
-def student_t_gsm(shape, nu: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def student_t_gsm(shape, # shape of the sample (an int or a tuple)
+                  nu: int, # degrees of freedom, an int >= 1
+                  generator: torch.Generator | None = None, # torch generator (None: the global one)
+                 ) -> torch.Tensor:
     "Student-t(`nu`) samples of `shape` from Gaussians only: Z / sqrt(chi2_nu / nu), chi2_nu a sum of `nu` squared N(0, 1)."
     nu = _check_pos_int("nu", nu)
     shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(shape)
@@ -33,7 +36,9 @@ def student_t_gsm(shape, nu: int, generator: torch.Generator | None = None) -> t
     return z / torch.sqrt(w.square().sum(0) / nu)
 
 # %% ../nbs/03_student_t.ipynb #3fb3eb67
-def student_t_cdf(x, nu: int) -> torch.Tensor:
+def student_t_cdf(x, # points, any shape
+                  nu: int, # degrees of freedom, an int >= 1
+                 ) -> torch.Tensor:
     "CDF of the standard Student-t(`nu`) at `x` for integer `nu` >= 1, in closed form (float64)."
     nu = _check_pos_int("nu", nu)
     x = torch.as_tensor(x, dtype=torch.float64)
@@ -53,7 +58,9 @@ def student_t_cdf(x, nu: int) -> torch.Tensor:
     return 0.5 + 0.5 * a
 
 # %% ../nbs/03_student_t.ipynb #3b78e1ca
-def ks_statistic(sample: torch.Tensor, cdf) -> float:
+def ks_statistic(sample: torch.Tensor, # the sample, any shape (flattened)
+                 cdf, # the reference CDF, float64 tensor -> tensor
+                ) -> float:
     "Kolmogorov-Smirnov statistic sup_x |F_n(x) - cdf(x)| of a `sample` (flattened) against the function `cdf`."
     x = sample.detach().flatten().to(torch.float64).sort().values
     n = x.numel()
@@ -61,7 +68,9 @@ def ks_statistic(sample: torch.Tensor, cdf) -> float:
     i = torch.arange(1, n + 1, dtype=torch.float64)
     return torch.maximum(i / n - F, F - (i - 1) / n).max().item()
 
-def ks_critical(n: int, alpha: float = 0.001) -> float:
+def ks_critical(n: int, # sample size
+                alpha: float = 0.001, # significance level
+               ) -> float:
     "Asymptotic critical value of the KS statistic for `n` samples at level `alpha`."
     return math.sqrt(-math.log(alpha / 2) / (2 * n))
 
@@ -110,14 +119,18 @@ def _torus_side(n) -> int:
     return math.isqrt(n)
 
 # %% ../nbs/03_student_t.ipynb #bba8a353
-def ring_energy(u2: torch.Tensor, K: int) -> torch.Tensor:
+def ring_energy(u2: torch.Tensor, # (..., D) squared u on a ring of D units
+                K: int, # window width, odd, <= D
+               ) -> torch.Tensor:
     "W u² on a ring: circular window sum of width `K` (odd) along the last dim of `u2` (..., D)."
     u2 = _check_u2(u2, None, "(..., D)")
     K = _check_window("K", K, u2.shape[-1], f"D={u2.shape[-1]} (the ring size)")
     return _window_sum(u2[..., None, None, :], 1, K)[..., 0, 0, :]    # (..., 1, 1, D) -> (..., D)
 
 # %% ../nbs/03_student_t.ipynb #15ed0e4c
-def torus_energy(u2: torch.Tensor, K: int) -> torch.Tensor:
+def torus_energy(u2: torch.Tensor, # (..., n) squared u, n = side*side units in row-major order
+                 K: int, # window side, odd, <= side
+                ) -> torch.Tensor:
     "W u² on a 2-D torus: circular K x K window sum, `u2` (..., n) with n = side*side units in row-major order."
     u2 = _check_u2(u2, None, "(..., n) with n = side*side")
     side = _torus_side(u2.shape[-1])
@@ -126,7 +139,11 @@ def torus_energy(u2: torch.Tensor, K: int) -> torch.Tensor:
     return _window_sum(x, K, K).reshape(u2.shape)                      # (..., n)
 
 # %% ../nbs/03_student_t.ipynb #26353f0a
-def capsule_energy(u2: torch.Tensor, L: int, K: int, shift: bool = True) -> torch.Tensor:
+def capsule_energy(u2: torch.Tensor, # (B, S, C, D) squared u: batch, seq_len, n_caps, cap_dim
+                   L: int, # time window in frames, <= S
+                   K: int, # window within a capsule, <= D
+                   shift: bool = True, # shift the capsule window by one unit per frame (TVAE) or not (Bubble)
+                  ) -> torch.Tensor:
     "W u² for sequences of capsules, `u2` (B, S, C, D): L frames (shifted by one unit per frame if `shift`) x K units."
     u2 = _check_u2(u2, 4, "(B, S, C, D) = (batch, seq_len, n_caps, cap_dim)")
     B, S, C, D = u2.shape
@@ -137,12 +154,15 @@ def capsule_energy(u2: torch.Tensor, L: int, K: int, shift: bool = True) -> torc
 # %% ../nbs/03_student_t.ipynb #1e6e74d6
 class TorusTopography(nn.Module):
     "W of a 2-D torus of `n` = side*side units with a K x K window: maps u² (..., n) to W u² (..., n)."
-    def __init__(self, n: int, K: int = 3):
+    def __init__(self, n: int, # latent units, a square side*side
+                 K: int = 3, # window side, odd, <= side
+                ):
         super().__init__()
         self.side = _torus_side(n)
         self.n, self.K = int(n), _check_window("K", K, self.side, f"side={self.side}")
 
-    def forward(self, u2: torch.Tensor) -> torch.Tensor:
+    def forward(self, u2: torch.Tensor, # (..., n) squared u
+               ) -> torch.Tensor:
         "W u² for `u2` of shape (..., n)."
         u2 = _check_u2(u2, None, f"(..., {self.n})")
         if u2.shape[-1] != self.n:
@@ -154,7 +174,13 @@ class TorusTopography(nn.Module):
 # %% ../nbs/03_student_t.ipynb #94da8217
 class CapsuleTopography(nn.Module):
     "W for sequences of `n_caps` capsules of `cap_dim` units: maps u² (B, S, n_caps*cap_dim) to W u² of the same shape."
-    def __init__(self, n_caps: int, cap_dim: int, L: int = 1, K: int = 3, shift: bool = True, seq_len: int | None = None):
+    def __init__(self, n_caps: int, # capsules C
+                 cap_dim: int, # units per capsule D
+                 L: int = 1, # time window in frames
+                 K: int = 3, # window within a capsule, <= cap_dim
+                 shift: bool = True, # shift the capsule window by one unit per frame (TVAE) or not (Bubble)
+                 seq_len: int | None = None, # S, frames per sequence, checked on input (None: any S)
+                ):
         super().__init__()
         self.n_caps, self.cap_dim = _check_pos_int("n_caps", n_caps), _check_pos_int("cap_dim", cap_dim)
         self.seq_len = None if seq_len is None else _check_pos_int("seq_len", seq_len)
@@ -162,7 +188,8 @@ class CapsuleTopography(nn.Module):
         self.L = _check_window("L", L, self.seq_len, f"seq_len={self.seq_len}", "frames", odd=False)
         self.shift, self.n = _check_bool("shift", shift), self.n_caps * self.cap_dim
 
-    def forward(self, u2: torch.Tensor) -> torch.Tensor:
+    def forward(self, u2: torch.Tensor, # (B, S, n_caps*cap_dim) squared u, capsule-major
+               ) -> torch.Tensor:
         "W u² for `u2` of shape (B, S, n_caps*cap_dim), capsule-major."
         u2 = _check_u2(u2, 3, f"(B, S, {self.n}) = (batch, seq_len, n_caps*cap_dim)")
         B, S, n = u2.shape
@@ -178,7 +205,11 @@ class CapsuleTopography(nn.Module):
                 f"seq_len={self.seq_len}, n={self.n}")
 
 # %% ../nbs/03_student_t.ipynb #72db5dd1
-def student_t_latent(z: torch.Tensor, v: torch.Tensor, mu, eps: float = 1e-6) -> torch.Tensor:
+def student_t_latent(z: torch.Tensor, # (..., n) sample of z
+                     v: torch.Tensor, # W u², shaped like `z`
+                     mu, # the location μ (a float or a scalar tensor)
+                     eps: float = 1e-6, # added to W u² before the square root
+                    ) -> torch.Tensor:
     "The TVAE latent t = (z - mu) / sqrt(v + eps) for `z` and topographic energy `v` = W u² of the same shape."
     if not isinstance(z, torch.Tensor) or not isinstance(v, torch.Tensor):
         raise ValueError(f"z and v must be tensors; got {type(z).__name__} and {type(v).__name__}")
@@ -187,14 +218,20 @@ def student_t_latent(z: torch.Tensor, v: torch.Tensor, mu, eps: float = 1e-6) ->
     return (z - mu) / torch.sqrt(v.clamp_min(0) + eps)
 
 # %% ../nbs/03_student_t.ipynb #a2965c9b
-def sample_prior(topography, batch_shape=(), mu=0.0, eps: float = 1e-6, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_prior(topography, # a topography W with `.n` units (e.g. `TorusTopography`)
+                 batch_shape=(), # leading shape of the sample
+                 mu=0.0, # the location μ
+                 eps: float = 1e-6, # added to W u² before the square root
+                 generator: torch.Generator | None = None, # torch generator (None: the global one)
+                ) -> torch.Tensor:
     "Draw t = (z - mu) / sqrt(W u² + eps), z, u ~ N(0, I) of shape (*batch_shape, topography.n)."
     shape = (*tuple(batch_shape), topography.n)
     z, u = torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
     return student_t_latent(z, topography(u.square()), mu, eps)
 
 # %% ../nbs/03_student_t.ipynb #0fb32589
-def torus_distance(side: int) -> torch.Tensor:
+def torus_distance(side: int, # the torus is side x side units
+                  ) -> torch.Tensor:
     "Chebyshev (chessboard) distance on a side x side torus between all pairs of row-major units, (n, n)."
     i = torch.arange(side * side)
     dr, dc = (i[:, None] // side - i[None, :] // side) % side, (i[:, None] % side - i[None, :] % side) % side

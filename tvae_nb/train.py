@@ -25,10 +25,10 @@ class NonFiniteLossError(FloatingPointError):
 @dataclass
 class History:
     "What `train` records: per-step losses and parts, periodic evaluations, and how the run ended."
-    steps: list = field(default_factory=list)
+    steps: list = field(default_factory=list)        # the index of every step taken
     values: dict = field(default_factory=dict)      # name -> list of per-step values
     evals: list = field(default_factory=list)       # dicts with 'step' and the eval function's values
-    seconds: float = 0.0
+    seconds: float = 0.0                             # wall-clock time of training
     stopped: str = ""                                # 'steps', or the reason a callback stopped the run ('time')
 
     def record(self, step: int, # the index of the step just taken (0-based)
@@ -73,12 +73,12 @@ def make_optimizer(params, # the parameters to optimise (an iterable, consumed)
 @dataclass
 class TrainState:
     "What the training loop shares with its callbacks: the model, the optimiser, the history and where the run is."
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    history: History
+    model: torch.nn.Module         # the model being trained
+    optimizer: torch.optim.Optimizer  # its optimiser
+    history: History               # the run's history (appended to)
     start: int                     # steps done before this call (a resumed run starts later)
     end: int                       # steps done when this call ends, unless a callback stops it
-    grad_clip: float | None = None
+    grad_clip: float | None = None  # max gradient norm (None: no clipping)
     step: int = 0                  # the index of the step being taken
     kl_weight: float = 1.0         # the KL weight of this step
     terms: tuple | None = None     # what the loss function returned for this step
@@ -91,15 +91,20 @@ class TrainState:
 
 class Callback:
     "A hook into `train`. Override any of `before_fit`, `after_loss` (before backward), `after_step` and `after_fit`."
-    def before_fit(self, state: TrainState): pass
-    def after_loss(self, state: TrainState): pass
-    def after_step(self, state: TrainState): pass
-    def after_fit(self, state: TrainState): pass
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ): pass
+    def after_loss(self, state: TrainState, # the loop's shared state; `terms` holds this step's loss
+                  ): pass
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ): pass
+    def after_fit(self, state: TrainState, # the loop's shared state
+                 ): pass
 
 # %% ../nbs/02_vae_training.ipynb #543e1261
 class NonFiniteGuard(Callback):
     "Stop with `NonFiniteLossError` the moment the loss is NaN or infinite, before it reaches the weights."
-    def after_loss(self, state: TrainState):
+    def after_loss(self, state: TrainState, # the loop's shared state; `terms` holds this step's loss
+                  ):
         loss = state.terms.loss
         if torch.isfinite(loss): return
         last = state.history.values.get("loss", [])[-1:]
@@ -114,7 +119,8 @@ class Every(Callback):
                  every: int, # steps between calls
                 ):
         self.fn, self.every = fn, check_int("every", every, 1)
-    def after_step(self, state: TrainState):
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ):
         if state.done % self.every == 0: self.fn(state)
 
 class EvalEvery(Every):
@@ -138,8 +144,10 @@ class TimeLimit(Callback):
     def __init__(self, seconds: float, # the wall-clock budget of this call of `train`
                 ):
         self.seconds = check_number("max_seconds", seconds, positive=True)
-    def before_fit(self, state: TrainState): self.t0 = time.time()
-    def after_step(self, state: TrainState):
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ): self.t0 = time.time()
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ):
         if time.time() - self.t0 > self.seconds: state.stop = "time"
 
 # %% ../nbs/02_vae_training.ipynb #4cdef17a
@@ -158,7 +166,8 @@ class Progress(Callback):
                  every_pct: float = 5.0, # percent of the run between two lines
                 ):
         self.name, self.lines, self.every_pct = name, lines, check_number("every_pct", every_pct, positive=True)
-    def before_fit(self, state: TrainState):
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ):
         self.total, self.t0, self.bar = state.end - state.start, time.time(), None
         self.as_lines = not interactive_output() if self.lines is None else self.lines
         self.every = max(1, math.ceil(self.total * self.every_pct / 100))
@@ -166,13 +175,15 @@ class Progress(Callback):
             from fastprogress.fastprogress import progress_bar
             self.bar = progress_bar(range(self.total), leave=False)
             self.bar.update(0)
-    def after_step(self, state: TrainState):
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ):
         i = state.done - state.start
         if self.bar is not None: self.bar.update(i)
         elif self.as_lines and (i % self.every == 0 or i == self.total):
             print(f"{self.name + ': ' if self.name else ''}step {state.done} of {state.end} ({100 * i / self.total:.0f}%), "
                   f"loss {state.history.mean('loss', self.every):.2f}, {time.time() - self.t0:.0f} s", flush=True)
-    def after_fit(self, state: TrainState):
+    def after_fit(self, state: TrainState, # the loop's shared state
+                 ):
         if self.bar is not None and self.bar.last_v is not None: self.bar.on_iter_end()   # stopped early
 
 # %% ../nbs/02_vae_training.ipynb #483ad823
@@ -240,15 +251,15 @@ def train(model: torch.nn.Module, # trained where it is (move it to its device f
 @dataclass
 class TrainConfig:
     "Training settings: budget (steps and/or seconds), optimiser, batch size, KL warm-up, free bits, clipping and seed."
-    steps: int = 1000
-    max_seconds: float | None = None
-    lr: float = 1e-3
+    steps: int = 1000                # optimiser steps
+    max_seconds: float | None = None  # wall-clock budget (None: no limit)
+    lr: float = 1e-3                 # learning rate
     optimizer: str = "adam"          # 'adam' or 'sgd' (with momentum, the paper's choice)
-    momentum: float = 0.9
-    batch_size: int = 8
+    momentum: float = 0.9            # SGD momentum (unused by Adam)
+    batch_size: int = 8              # sequences (or images) per batch
     kl_warmup: int = 0               # steps of linear KL warm-up (0 = none)
-    grad_clip: float | None = None
-    seed: int = 0
+    grad_clip: float | None = None   # max gradient norm (None: no clipping)
+    seed: int = 0                    # seeds the initial weights, the batches and the sampling noise
     free_bits: float = 0.0           # nats per latent unit and frame below which KL is free in training (0 = plain ELBO)
     free_bits_u: float | None = None # the same for the TVAE's u (None = as free_bits)
 

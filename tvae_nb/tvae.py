@@ -25,7 +25,9 @@ __all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_
            'tuning_correlation']
 
 # %% ../nbs/04_tvae.ipynb #a0e70541
-def dataclass_from_dict(cls, d: dict):
+def dataclass_from_dict(cls, # a dataclass
+                        d: dict, # field name -> value (unknown keys are refused)
+                       ):
     "An instance of dataclass `cls` from dict `d` (e.g. read from JSON), refusing unknown keys with a clear error."
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
@@ -57,8 +59,8 @@ class TVAEConfig:
     K: int = 3                          # window within a capsule (any width <= cap_dim), or K x K on the torus (odd)
     shift: bool = True                  # shifting temporal coherence (TVAE) or not (Bubble)
     mu_init: float = 30.0               # initial value of the learned scalar μ
-    learn_mu: bool = True
-    eps: float = 1e-6
+    learn_mu: bool = True               # learn μ (or keep it at mu_init)
+    eps: float = 1e-6                   # added to W u² before the square root
     x_shape: tuple = (1, 28, 28)        # (C, H, W) of one frame
     hidden: tuple | None = None         # encoder hidden sizes; None = the paper's (3n, 2n); decoder mirrors them
 
@@ -86,7 +88,8 @@ class TVAEConfig:
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TVAEConfig":
+    def from_dict(cls, d: dict, # a `to_dict` dict (read from config.json, say)
+                 ) -> "TVAEConfig":
         "Build a config from a dict (e.g. JSON), refusing unknown keys."
         return dataclass_from_dict(cls, d)
 
@@ -98,19 +101,20 @@ class TVAEOutput(NamedTuple):
     z: torch.Tensor          # sample of q(z|x)
     u: torch.Tensor          # sample of q(u|x)
     mean_z: torch.Tensor     # mean of q(z|x) (not the location μ of t)
-    logvar_z: torch.Tensor
+    logvar_z: torch.Tensor   # log-variance of q(z|x)
     mean_u: torch.Tensor     # mean of q(u|x)
-    logvar_u: torch.Tensor
+    logvar_u: torch.Tensor   # log-variance of q(u|x)
 
 class TVAELoss(NamedTuple):
     "The negative ELBO of a batch (per sequence, batch mean) and its parts."
-    loss: torch.Tensor
-    recon: torch.Tensor
-    kl_z: torch.Tensor
-    kl_u: torch.Tensor
+    loss: torch.Tensor   # negative ELBO (with `kl_weight` and free bits), the training objective
+    recon: torch.Tensor  # reconstruction term -log p(x|t), nats per sequence (batch mean)
+    kl_z: torch.Tensor   # KL(q(z|x) || p(z)), nats per sequence (batch mean)
+    kl_u: torch.Tensor   # KL(q(u|x) || p(u)), nats per sequence (batch mean)
 
 # %% ../nbs/04_tvae.ipynb #9f1435cb
-def make_topography(cfg: TVAEConfig) -> nn.Module:
+def make_topography(cfg: TVAEConfig, # a TVAE config
+                   ) -> nn.Module:
     "The topography W a config describes."
     if cfg.topography == "torus": return TorusTopography(cfg.n, cfg.K)
     return CapsuleTopography(cfg.n_caps, cfg.cap_dim, cfg.L, cfg.K, cfg.shift)
@@ -126,7 +130,8 @@ def _check_pixels(x: torch.Tensor, name: str = "x") -> torch.Tensor:
 # %% ../nbs/04_tvae.ipynb #d78c9b7b
 class TVAE(nn.Module):
     "Topographic VAE: Gaussian z- and u-encoders, t = (z - mu)/sqrt(W u² + eps), Bernoulli decoder p(x|t)."
-    def __init__(self, cfg: TVAEConfig):
+    def __init__(self, cfg: TVAEConfig, # a config with model='tvae'
+                ):
         super().__init__()
         if cfg.model != "tvae": raise ValueError(f"TVAE needs cfg.model='tvae', got {cfg.model!r}; use make_model")
         self.cfg = cfg
@@ -145,13 +150,16 @@ class TVAE(nn.Module):
         raise ValueError(f"x must have shape (B, {', '.join(map(str, xs))}) or (B, S, {', '.join(map(str, xs))}); "
                          f"got shape {tuple(x.shape)}")
 
-    def energy(self, u2: torch.Tensor) -> torch.Tensor:
+    def energy(self, u2: torch.Tensor, # (..., B, S, n) squared u
+              ) -> torch.Tensor:
         "v = W u² for u² of shape (..., B, S, n)."
         lead = u2.shape[:-2]
         v = self.topography(u2.reshape(-1, *u2.shape[-2:]))          # (prod(lead), S, n)
         return v.reshape(*lead, *v.shape[-2:])
 
-    def latent(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    def latent(self, z: torch.Tensor, # (..., B, S, n) sample of q(z|x)
+               u: torch.Tensor, # (..., B, S, n) sample of q(u|x)
+              ) -> torch.Tensor:
         "t = (z - mu) / sqrt(W u² + eps) for z, u of shape (..., B, S, n)."
         return student_t_latent(z, self.energy(u.square()), self.mu, self.cfg.eps)
 
@@ -185,7 +193,8 @@ class TVAE(nn.Module):
         "Decoder logits for latents t (..., n)."
         return self.decoder(t)
 
-    def forward(self, x: torch.Tensor) -> TVAEOutput:
+    def forward(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W) in [0, 1]
+               ) -> TVAEOutput:
         xs, single = self._seq(x)
         mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n) each
         z, u = reparameterize(mean_z, logvar_z), reparameterize(mean_u, logvar_u)
@@ -208,10 +217,10 @@ class TVAE(nn.Module):
         return TVAELoss(loss, recon.mean(), klz.reshape(B, -1).sum(-1).mean(), klu.reshape(B, -1).sum(-1).mean())
 
     def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W), intensities in [0, 1]
-                    n_samples: int, # K, joint samples of q(z|x) q(u|x)
-                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                    n_samples: int, # N, joint importance samples of q(z|x) q(u|x)
+                    per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
-        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for K = `n_samples` joint samples: (K, B) summed over frames, or (K, B, S)."
+        "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for N = `n_samples` joint samples: (N, B) summed over frames, or (N, B, S)."
         K = n_samples
         xs, _ = self._seq(_check_pixels(x))
         mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n)
@@ -227,7 +236,8 @@ class TVAE(nn.Module):
 # %% ../nbs/04_tvae.ipynb #140881f7
 class SeqVAE(VAE):
     "The plain VAE baseline, built from a `TVAEConfig` so it shares the TVAE's interface (encode, decode, loss)."
-    def __init__(self, cfg: TVAEConfig):
+    def __init__(self, cfg: TVAEConfig, # a config with model='vae'
+                ):
         super().__init__(cfg.n, cfg.x_shape, cfg.hidden, cfg.hidden[::-1] if cfg.hidden else None)
         self.cfg = cfg
 
@@ -244,21 +254,28 @@ class SeqVAE(VAE):
         "Encode each image on its own: the posterior mean of z, (B, n)."
         return self.encode(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor: return self.decoder(z)
+    def decode(self, z: torch.Tensor, # (..., n) latents
+              ) -> torch.Tensor: return self.decoder(z)
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> Loss:
+    def loss(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W) in [0, 1]
+             kl_weight: float = 1.0, # weight of the KL term (KL warm-up); 1 = the ELBO
+             free_bits: float = 0.0, # nats per unit and frame below which KL is free in `.loss`; 0 = none
+             free_bits_u: float | None = None, # ignored: a VAE has no u
+            ) -> Loss:
         "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]. A VAE has no u: `free_bits_u` is ignored."
         return super().loss(_check_pixels(x), kl_weight, free_bits)
 
     def log_weights(self, x: torch.Tensor, # images or sequences, intensities in [0, 1]
-                    n_samples: int, # K, samples of q(z|x)
-                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                    n_samples: int, # N, importance samples of q(z|x)
+                    per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
-        "The VAE's importance weights (K, B), or (K, B, S) per frame; `x` must hold intensities in [0, 1]."
+        "The VAE's importance weights (N, B), or (N, B, S) per frame; `x` must hold intensities in [0, 1]."
         return super().log_weights(_check_pixels(x), n_samples, per_frame)
 
 # %% ../nbs/04_tvae.ipynb #7983a56f
-def make_model(cfg: TVAEConfig, seed: int | None = None) -> nn.Module:
+def make_model(cfg: TVAEConfig, # the model's config
+               seed: int | None = None, # seed of the initial weights (None: the global RNG as it is)
+              ) -> nn.Module:
     "The model a config describes (`SeqVAE` or `TVAE`), initialised from `seed` when given."
     if seed is not None: torch.manual_seed(seed)
     return SeqVAE(cfg) if cfg.model == "vae" else TVAE(cfg)
@@ -273,7 +290,9 @@ class LatentDiagnostics(NamedTuple):
     used_z: int          # z-units whose KL exceeds 0.1 nats
     used_u: int          # u-units whose KL exceeds 0.1 nats (a u-unit can be used through its variance alone)
 
-def posteriors(model, x: torch.Tensor) -> dict:
+def posteriors(model, # a `SeqVAE` or `TVAE`
+               x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W)
+              ) -> dict:
     "The Gaussian posteriors of a `SeqVAE` or `TVAE` on `x`: {'z': (mean, logvar), ['u': (mean, logvar)]}, each (B, [S,] n)."
     if isinstance(model, TVAE):
         xs, single = model._seq(x)
@@ -285,7 +304,10 @@ def posteriors(model, x: torch.Tensor) -> dict:
     raise ValueError(f"model must be a SeqVAE or a TVAE, got {type(model).__name__}")
 
 @torch.no_grad()
-def latent_diagnostics(model, x: torch.Tensor, chunk: int = 256) -> LatentDiagnostics:
+def latent_diagnostics(model, # a `SeqVAE` or `TVAE`
+                       x: torch.Tensor, # images (N, C, H, W) or sequences (N, S, C, H, W), N >= 2
+                       chunk: int = 256, # examples per encoder pass
+                      ) -> LatentDiagnostics:
     "KL per frame, active units and used units of z and u for `model` on images or sequences `x`."
     if not isinstance(x, torch.Tensor) or len(x) < 2:
         raise ValueError(f"x must be a batch of at least 2 examples; got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -307,7 +329,10 @@ class ClassMap(NamedTuple):
     preferred: torch.Tensor   # (side, side): the preferred class of each unit
 
 @torch.no_grad()
-def class_map(acts: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> ClassMap:
+def class_map(acts: torch.Tensor, # (N, n) unit activations, n = side*side
+              labels: torch.Tensor, # (N,) integer classes
+              n_classes: int = 10, # how many classes
+             ) -> ClassMap:
     "Tuning curves and preferred classes of units `acts` (N, n), n = side*side, for integer `labels` (N,)."
     side = math.isqrt(acts.shape[-1])
     if side * side != acts.shape[-1]: raise ValueError(f"acts must have a square number of units; got shape {tuple(acts.shape)}")
@@ -316,13 +341,15 @@ def class_map(acts: torch.Tensor, labels: torch.Tensor, n_classes: int = 10) -> 
     return ClassMap(tuning, tuning.argmax(0).reshape(side, side))
 
 # %% ../nbs/04_tvae.ipynb #9a7b0f6d
-def neighbour_agreement(preferred: torch.Tensor) -> tuple[float, float]:
+def neighbour_agreement(preferred: torch.Tensor, # (side, side) preferred class of each torus unit
+                       ) -> tuple[float, float]:
     "Fraction of torus neighbour pairs (right, down) with the same preferred class, and the chance level Σ p_c²."
     same = 0.5 * ((preferred == preferred.roll(1, 0)).float().mean() + (preferred == preferred.roll(1, 1)).float().mean())
     p = torch.bincount(preferred.flatten()).float() / preferred.numel()
     return same.item(), p.square().sum().item()
 
-def tuning_correlation(tuning: torch.Tensor) -> tuple[float, float]:
+def tuning_correlation(tuning: torch.Tensor, # (n_classes, n) tuning curves, n = side*side
+                      ) -> tuple[float, float]:
     "Mean correlation of tuning curves between torus neighbours, and between units half the torus apart."
     side = math.isqrt(tuning.shape[-1])
     c = tuning - tuning.mean(0); c = c / c.norm(dim=0).clamp_min(1e-12)

@@ -22,18 +22,26 @@ __all__ = ['gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameter
            'LogPx', 'log_px_estimates', 'unit_kl', 'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def gaussian_kl(mu: torch.Tensor, # (..., n) posterior means
+                logvar: torch.Tensor, # (..., n) posterior log-variances
+               ) -> torch.Tensor:
     "KL(N(mu, exp(logvar)) || N(0, 1)), summed over the last dimension."
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 # %% ../nbs/02_vae.ipynb #038b75d9
-def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+def gaussian_log_prob(z: torch.Tensor, # (..., n) points
+                      mu: torch.Tensor | float = 0.0, # means, broadcast against `z`
+                      logvar: torch.Tensor | float = 0.0, # log-variances, broadcast against `z`
+                     ) -> torch.Tensor:
     "log N(z; mu, exp(logvar)), summed over the last dimension."
     logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 # %% ../nbs/02_vae.ipynb #24d82f39
-def bernoulli_log_lik(logits: torch.Tensor, x: torch.Tensor, event_dims: int = 3) -> torch.Tensor:
+def bernoulli_log_lik(logits: torch.Tensor, # decoder logits, shaped like `x`
+                      x: torch.Tensor, # intensities in [0, 1]
+                      event_dims: int = 3, # trailing dims summed over (3: C, H, W; 0: none)
+                     ) -> torch.Tensor:
     "log p(x | logits) for intensities x in [0, 1], summed over the last `event_dims` dimensions (C, H, W)."
     if logits.shape != x.shape:
         raise ValueError(f"logits and x must have the same shape; got logits {tuple(logits.shape)} and x {tuple(x.shape)}")
@@ -41,20 +49,27 @@ def bernoulli_log_lik(logits: torch.Tensor, x: torch.Tensor, event_dims: int = 3
     return ll.flatten(-event_dims).sum(-1) if event_dims else ll
 
 # %% ../nbs/02_vae.ipynb #d9d9afa3
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def reparameterize(mu: torch.Tensor, # (..., n) means
+                   logvar: torch.Tensor, # (..., n) log-variances
+                  ) -> torch.Tensor:
     "A sample z = mu + sigma * eps of N(mu, exp(logvar)), differentiable in mu and logvar."
     return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
 
 # %% ../nbs/02_vae.ipynb #2df79171
 class GaussianEncoder(nn.Module):
     "MLP `x_dim -> 3n -> 2n -> 2n` giving (mu, logvar) of q(latent | x) for each image on any leading batch shape."
-    def __init__(self, x_dim: int = 784, n: int = 32, hidden: tuple | None = None):
+    def __init__(self, x_dim: int = 784, # input size C*H*W
+                 n: int = 32, # latent units
+                 hidden: tuple | None = None, # the two hidden sizes (None: (3n, 2n))
+                ):
         super().__init__()
         h1, h2 = hidden or (3 * n, 2 * n)
         self.x_dim, self.n = x_dim, n
         self.net = nn.Sequential(nn.Linear(x_dim, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, 2 * n))
 
-    def forward(self, x: torch.Tensor, event_dims: int = 3):
+    def forward(self, x: torch.Tensor, # (..., C, H, W) inputs
+                event_dims: int = 3, # trailing dims that form one input (flattened)
+               ):
         lead = x.shape[:-event_dims]
         h = self.net(x.reshape(*lead, -1))                       # (..., 2n)
         mu, logvar = h.chunk(2, dim=-1)                          # (..., n) each
@@ -63,21 +78,29 @@ class GaussianEncoder(nn.Module):
 # %% ../nbs/02_vae.ipynb #a9e3425e
 class BernoulliDecoder(nn.Module):
     "MLP `n -> 2n -> 3n -> x_dim` giving Bernoulli logits of images of shape `x_shape` on any leading batch shape."
-    def __init__(self, n: int = 32, x_shape: tuple = (1, 28, 28), hidden: tuple | None = None):
+    def __init__(self, n: int = 32, # latent units
+                 x_shape: tuple = (1, 28, 28), # (C, H, W) of one output
+                 hidden: tuple | None = None, # the two hidden sizes (None: (2n, 3n))
+                ):
         super().__init__()
         h1, h2 = hidden or (2 * n, 3 * n)
         self.n, self.x_shape = n, tuple(x_shape)
         self.net = nn.Sequential(nn.Linear(n, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, math.prod(x_shape)))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, # (..., n) latents
+               ) -> torch.Tensor:
         return self.net(z).reshape(*z.shape[:-1], *self.x_shape)   # (..., C, H, W)
 
 # %% ../nbs/02_vae.ipynb #3fcf0377
-def gaussian_kl_units(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def gaussian_kl_units(mu: torch.Tensor, # (..., n) posterior means
+                      logvar: torch.Tensor, # (..., n) posterior log-variances
+                     ) -> torch.Tensor:
     "KL(N(mu, exp(logvar)) || N(0, 1)) of every unit, not summed: the same shape as `mu`."
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
-def free_bits_kl(kl: torch.Tensor, free_bits: float = 0.0) -> torch.Tensor:
+def free_bits_kl(kl: torch.Tensor, # (B, [S,] n) KL of every unit (`gaussian_kl_units`)
+                 free_bits: float = 0.0, # nats per unit (and frame) below which KL is free; 0 = the plain KL
+                ) -> torch.Tensor:
     "The batch-mean KL per example of `kl` (B, [S,] n), each unit's batch-mean KL floored at `free_bits` nats: a scalar."
     if not (isinstance(free_bits, (int, float)) and not isinstance(free_bits, bool) and 0 <= free_bits < math.inf):
         raise ValueError(f"free_bits must be a finite number >= 0 (nats per unit and frame), got free_bits={free_bits!r}")
@@ -101,7 +124,11 @@ class Loss(NamedTuple):
 # %% ../nbs/02_vae.ipynb #a9cd9c76
 class VAE(nn.Module):
     "A VAE with a Gaussian encoder, N(0, I) prior and Bernoulli decoder (the paper's MLP sizes by default)."
-    def __init__(self, n: int = 32, x_shape: tuple = (1, 28, 28), hidden_enc: tuple | None = None, hidden_dec: tuple | None = None):
+    def __init__(self, n: int = 32, # latent units
+                 x_shape: tuple = (1, 28, 28), # (C, H, W) of one image
+                 hidden_enc: tuple | None = None, # encoder hidden sizes (None: (3n, 2n))
+                 hidden_dec: tuple | None = None, # decoder hidden sizes (None: (2n, 3n))
+                ):
         super().__init__()
         self.n, self.x_shape = n, tuple(x_shape)
         self.encoder = GaussianEncoder(math.prod(x_shape), n, hidden_enc)
@@ -111,13 +138,18 @@ class VAE(nn.Module):
         if tuple(x.shape[-3:]) != self.x_shape:
             raise ValueError(f"x must end with the image shape {self.x_shape}; got shape {tuple(x.shape)}")
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
+    def forward(self, x: torch.Tensor, # (B, C, H, W) images in [0, 1]
+               ) -> VAEOutput:
         self._check(x)
         mu, logvar = self.encoder(x)
         z = reparameterize(mu, logvar)
         return VAEOutput(self.decoder(z), z, mu, logvar)
 
-    def loss(self, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0, free_bits_u: float | None = None) -> Loss:
+    def loss(self, x: torch.Tensor, # (B, C, H, W) images in [0, 1]
+             kl_weight: float = 1.0, # weight of the KL term (KL warm-up); 1 = the ELBO
+             free_bits: float = 0.0, # nats per unit below which KL is free in `.loss`; 0 = none
+             free_bits_u: float | None = None, # ignored: a VAE has no u (for the TVAE's signature)
+            ) -> Loss:
         "Negative ELBO (per example, batch mean) with its reconstruction and KL terms; `free_bits` > 0 floors each unit's KL in `.loss` only."
         out = self(x)
         recon = -bernoulli_log_lik(out.logits, x).reshape(x.shape[0], -1).sum(-1)        # (B,), summed over frames
@@ -126,10 +158,10 @@ class VAE(nn.Module):
         return Loss(recon.mean() + kl_weight * free_bits_kl(kl_elem, free_bits), recon.mean(), kl.mean())
 
     def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W)
-                    n_samples: int, # K, the number of samples z_k of q(z|x)
-                    per_frame: bool = False, # keep the frames apart: (K, B, S)
+                    n_samples: int, # N, the number of importance samples z_k of q(z|x)
+                    per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
-        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for K = `n_samples` samples of q: (K, B), or (K, B, S) per frame."
+        "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for N = `n_samples` samples of q: (N, B), or (N, B, S) per frame."
         K = n_samples
         self._check(x)
         mu, logvar = self.encoder(x)                                  # (B, [S,] n)
@@ -140,18 +172,20 @@ class VAE(nn.Module):
         return lw if per_frame else lw.sum(-1)                                                           # (K, B)
 
 # %% ../nbs/02_vae.ipynb #b1e2ccde
-def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    "log(mean(exp(log_w))) along `dim`, computed stably: logsumexp - log K."
+def log_mean_exp(log_w: torch.Tensor, # log-weights, one per importance sample along `dim`
+                 dim: int = 0, # the dimension of the N samples
+                ) -> torch.Tensor:
+    "log(mean(exp(log_w))) along `dim`, computed stably: logsumexp - log N, N = log_w.shape[dim]."
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 # %% ../nbs/02_vae.ipynb #034e1cdc
 @torch.no_grad()
 def importance_log_px(model: nn.Module, # anything with `log_weights(x, n_samples)` (a VAE, a TVAE)
                       x: torch.Tensor, # the examples
-                      n_samples: int = 100, # K, samples of the encoder(s) per example
+                      n_samples: int = 100, # N, importance samples of the encoder(s) per example
                       chunk: int = 50, # samples drawn at once (memory)
                      ) -> torch.Tensor:
-    "Importance-sampled log p(x) per example `(B,)` with K = `n_samples` samples of the model's encoder(s) as the proposal."
+    "Importance-sampled log p(x) per example `(B,)` with N = `n_samples` samples of the model's encoder(s) as the proposal."
     K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
     lw = torch.cat([model.log_weights(x, min(chunk, K - i)) for i in range(0, K, chunk)])   # (K, B)
     return log_mean_exp(lw, dim=0)
@@ -159,27 +193,31 @@ def importance_log_px(model: nn.Module, # anything with `log_weights(x, n_sample
 # %% ../nbs/02_vae.ipynb #7289c721
 class LogPx(NamedTuple):
     "Two importance-sampled log-likelihood estimates per example (nats, summed over frames), from the same samples."
-    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log K: the correct estimate
-    paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log K: the paper code's
+    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log N: the correct estimate
+    paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log N: the paper code's
 
 @torch.no_grad()
-def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (K, B, S)
+def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (N, B, S)
                      x: torch.Tensor, # sequences (or images)
-                     n_samples: int = 100, # K, samples of the encoder(s) per example
+                     n_samples: int = 100, # N, importance samples of the encoder(s) per example
                      chunk: int = 50, # samples drawn at once (memory)
                     ) -> LogPx:
-    "Both estimators of log p(x) per example from the same K = `n_samples` samples."
+    "Both estimators of log p(x) per example from the same N = `n_samples` samples."
     K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
     lw = torch.cat([model.log_weights(x, min(chunk, K - i), per_frame=True) for i in range(0, K, chunk)])   # (K, B, S)
     return LogPx(log_mean_exp(lw.sum(-1), dim=0), torch.logsumexp(lw, dim=0).sum(-1))
 
 # %% ../nbs/02_vae.ipynb #c27269e1
-def unit_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def unit_kl(mu: torch.Tensor, # (..., n) posterior means
+            logvar: torch.Tensor, # (..., n) posterior log-variances
+           ) -> torch.Tensor:
     "KL(q || N(0, 1)) of each latent unit, averaged over every leading dim (examples, frames): shape (n,)."
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)                  # (..., n)
     return kl.reshape(-1, kl.shape[-1]).mean(0)
 
-def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
+def active_units(mu: torch.Tensor, # (..., n) posterior means; leading dims are examples
+                 threshold: float = 0.01, # variance over examples above which a unit is active
+                ) -> int:
     "How many units have Var_x E_q[z_i] > `threshold` (Burda et al. 2016); `mu` is (..., n), leading dims are examples."
     m = mu.reshape(-1, mu.shape[-1])                                      # (N, n)
     if len(m) < 2: raise ValueError(f"active_units needs at least 2 examples to measure a variance; got mu of shape {tuple(mu.shape)}")

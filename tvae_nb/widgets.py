@@ -21,7 +21,9 @@ __all__ = ['fig_png', 'SequenceView', 'SequenceViewer', 'sequence_viewer', 'Roll
            'ShiftToy', 'TopoView', 'TopographyExplorer', 'topography_explorer']
 
 # %% ../nbs/12_widgets.ipynb #78c2640d
-def fig_png(fig, dpi: int = 80) -> bytes:
+def fig_png(fig, # a matplotlib figure (closed afterwards)
+            dpi: int = 80, # resolution of the PNG
+           ) -> bytes:
     "Render a matplotlib figure to PNG bytes and close it."
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
@@ -56,7 +58,10 @@ class SequenceView(NamedTuple):
 
 class SequenceViewer(_Explorer):
     "Show one digit's transformation sequence; controls: `digit`, `transform`, `seq_len`, `phase` (of frame 0)."
-    def __init__(self, images: torch.Tensor, transform: str = "rotation", seq_len: int = 18):
+    def __init__(self, images: torch.Tensor, # (N, 1, H, H) grey digits in [0, 1]
+                 transform: str = "rotation", # initial transform, one of `TRANSFORMS`
+                 seq_len: int = 18, # initial S, frames per sequence (2..36)
+                ):
         super().__init__()
         self.images = images
         self.digit = widgets.IntSlider(0, 0, len(images) - 1, description="digit")
@@ -72,7 +77,8 @@ class SequenceViewer(_Explorer):
         x = make_sequences(self.images[self.digit.value:self.digit.value + 1], self.transform.value, S, start=p)[0]
         return SequenceView(x, (p + torch.arange(S)) % S)
 
-    def figure(self, view: SequenceView | None = None):
+    def figure(self, view: SequenceView | None = None, # what to draw (None: `compute()` from the controls)
+              ):
         "Draw the frames in one row, each titled with its phase."
         import matplotlib.pyplot as plt
         view = view or self.compute()
@@ -84,9 +90,13 @@ class SequenceViewer(_Explorer):
         ax.set_title(f"{self.transform.value}, S = {S}, starting at phase {view.phases[0].item()}", fontsize=9)
         return fig
 
-    def describe(self, view) -> str: return f"frame 0 has phase {view.phases[0].item()}; phase l + 1 follows phase l cyclically."
+    def describe(self, view, # the view drawn
+                ) -> str: return f"frame 0 has phase {view.phases[0].item()}; phase l + 1 follows phase l cyclically."
 
-def sequence_viewer(images: torch.Tensor, transform: str = "rotation", seq_len: int = 18) -> SequenceViewer:
+def sequence_viewer(images: torch.Tensor, # (N, 1, H, H) grey digits in [0, 1]
+                    transform: str = "rotation", # initial transform, one of `TRANSFORMS`
+                    seq_len: int = 18, # initial S, frames per sequence (2..36)
+                   ) -> SequenceViewer:
     "A `SequenceViewer` over `images` (N, 1, H, W)."
     return SequenceViewer(images, transform, seq_len)
 
@@ -100,7 +110,9 @@ class RollView(NamedTuple):
 
 class RollExplorer(_Explorer):
     "Slide `k`: frame `k` of test sequence `seq` beside frame 0 decoded with its capsules rolled by `k` (`metrics.roll_predictions`)."
-    def __init__(self, model, x: torch.Tensor):
+    def __init__(self, model, # a capsule model with `cfg`, `encode_static` and `decode`
+                 x: torch.Tensor, # (B, S, C, H, W) sequences
+                ):
         super().__init__()
         self.model, self.x = model, x                       # x: (B, S, C, H, W)
         B, S = x.shape[:2]
@@ -108,7 +120,9 @@ class RollExplorer(_Explorer):
         self.k = widgets.IntSlider(0, 0, S - 1, description="roll k")
         self._setup([self.seq, self.k])
 
-    def compute(self, seq: int | None = None, k: int | None = None) -> RollView:
+    def compute(self, seq: int | None = None, # index of the sequence in `x` (None: the control's)
+                k: int | None = None, # the roll k, in capsule units (None: the control's)
+               ) -> RollView:
         "The view for sequence `seq` and roll `k` (default: the controls' values)."
         seq = self.seq.value if seq is None else seq
         k = self.k.value if k is None else k
@@ -117,7 +131,8 @@ class RollExplorer(_Explorer):
         errors = (pred[None] - xs).square().flatten(1).sum(-1)                    # (S,)
         return RollView(xs[k], pred, errors[k].item(), errors)
 
-    def figure(self, view: RollView | None = None):
+    def figure(self, view: RollView | None = None, # what to draw (None: `compute()` from the controls)
+              ):
         "True frame k, predicted frame k, and the prediction's error against every frame."
         import matplotlib.pyplot as plt
         view = view or self.compute()
@@ -130,29 +145,38 @@ class RollExplorer(_Explorer):
         axes[2].tick_params(labelsize=7)
         return fig
 
-    def describe(self, view) -> str:
+    def describe(self, view, # the view drawn
+                ) -> str:
         best = int(view.errors.argmin())
         return f"k = {self.k.value}: pixel error {view.error:.1f} (sum of squares); the prediction is closest to frame {best}."
 
-def roll_explorer(model, x: torch.Tensor) -> RollExplorer:
+def roll_explorer(model, # a capsule model with `cfg`, `encode_static` and `decode`
+                  x: torch.Tensor, # (B, S, C, H, W) sequences
+                 ) -> RollExplorer:
     "A `RollExplorer` for `model` (with `cfg`, `encode_static`, `decode`) on sequences `x` (B, S, C, H, W)."
     return RollExplorer(model, x)
 
 # %% ../nbs/12_widgets.ipynb #a269bc4d
 class ShiftToy(torch.nn.Module):
     "A perfectly equivariant toy 'model' for H x W images: the capsules are the image rows, so rolling them shifts the image."
-    def __init__(self, H: int = 28, W: int = 28):
+    def __init__(self, H: int = 28, # image height = n_caps (rows)
+                 W: int = 28, # image width = cap_dim
+                ):
         super().__init__()
         from types import SimpleNamespace
         self.cfg = SimpleNamespace(n_caps=H, cap_dim=W, x_shape=(1, H, W))
 
-    def encode_static(self, x: torch.Tensor) -> torch.Tensor: return x.reshape(len(x), -1)       # (B, H*W)
-    def decode(self, t: torch.Tensor) -> torch.Tensor:
+    def encode_static(self, x: torch.Tensor, # (B, 1, H, W) images in [0, 1]
+                     ) -> torch.Tensor: return x.reshape(len(x), -1)       # (B, H*W)
+    def decode(self, t: torch.Tensor, # (..., H*W) latents = pixel intensities
+              ) -> torch.Tensor:
         H, W = self.cfg.n_caps, self.cfg.cap_dim
         return torch.logit(t.clamp(1e-4, 1 - 1e-4)).reshape(*t.shape[:-1], 1, H, W)               # logits
 
     @staticmethod
-    def sequences(images: torch.Tensor, seq_len: int) -> torch.Tensor:
+    def sequences(images: torch.Tensor, # (B, 1, H, W) images
+                  seq_len: int, # S, frames (shifts 0..S-1)
+                 ) -> torch.Tensor:
         "Cyclic shift sequences (B, S, 1, H, W): frame l is `images` rolled right by l pixels."
         return torch.stack([torch.roll(images, l, dims=-1) for l in range(seq_len)], 1)
 
@@ -166,7 +190,11 @@ class TopoView(NamedTuple):
 
 class TopographyExplorer(_Explorer):
     "Pick a unit (`row`, `col`) of a side x side torus of activations `acts` (N, side²): preferred class, tuning, top images."
-    def __init__(self, acts: torch.Tensor, labels: torch.Tensor, images: torch.Tensor, n_top: int = 8):
+    def __init__(self, acts: torch.Tensor, # (N, n) torus activations, n = side*side
+                 labels: torch.Tensor, # (N,) digit labels
+                 images: torch.Tensor, # (N, C, H, W) the images behind `acts`
+                 n_top: int = 8, # top images shown per unit
+                ):
         super().__init__()
         self.acts, self.labels, self.images, self.n_top = acts.detach().cpu(), labels.cpu(), images.cpu(), n_top
         self.cmap = class_map(self.acts, self.labels)                             # tuning (10, n), preferred (side, side)
@@ -176,14 +204,17 @@ class TopographyExplorer(_Explorer):
         self.col = widgets.IntSlider(0, 0, self.side - 1, description="col")
         self._setup([self.row, self.col])
 
-    def compute(self, row: int | None = None, col: int | None = None) -> TopoView:
+    def compute(self, row: int | None = None, # the unit's torus row (None: the control's)
+                col: int | None = None, # its column (None: the control's)
+               ) -> TopoView:
         "The view of unit (`row`, `col`) (default: the controls' values)."
         r = self.row.value if row is None else row
         c = self.col.value if col is None else col
         u = r * self.side + c
         return TopoView(u, int(self.cmap.preferred[r, c]), self.cmap.tuning[:, u], self.z[:, u].topk(self.n_top).indices)
 
-    def figure(self, view: TopoView | None = None):
+    def figure(self, view: TopoView | None = None, # what to draw (None: `compute()` from the controls)
+              ):
         "The class map with the unit marked, its tuning curve, and its top images."
         import matplotlib.pyplot as plt
         view = view or self.compute()
@@ -202,10 +233,15 @@ class TopographyExplorer(_Explorer):
             a = fig.add_subplot(gs[1, j]); a.imshow(_img(self.images[i]), cmap="gray"); a.axis("off")
         return fig
 
-    def describe(self, view) -> str:
+    def describe(self, view, # the view drawn
+                ) -> str:
         r, c = divmod(view.unit, self.side)
         return f"unit ({r}, {c}) prefers class {view.preferred}; its top images are labelled {self.labels[view.top].tolist()}."
 
-def topography_explorer(acts: torch.Tensor, labels: torch.Tensor, images: torch.Tensor, n_top: int = 8) -> TopographyExplorer:
+def topography_explorer(acts: torch.Tensor, # (N, n) torus activations, n = side*side
+                        labels: torch.Tensor, # (N,) digit labels
+                        images: torch.Tensor, # (N, C, H, W) the images behind `acts`
+                        n_top: int = 8, # top images shown per unit
+                       ) -> TopographyExplorer:
     "A `TopographyExplorer` for torus activations `acts` (N, side²) of `images` (N, C, H, W) with digit `labels` (N,)."
     return TopographyExplorer(acts, labels, images, n_top)

@@ -109,7 +109,7 @@ MISTAKES = [
     (ex.check_kl, lambda mu, lv: -0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1), "wrong sign"),
     (ex.check_kl, lambda mu, lv: (mu ** 2 + lv.exp() - 1 - lv).sum(-1), "factor 2"),
     (ex.check_kl, lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(), "last dimension"),
-    (ex.check_log_mean_exp, lambda lw: torch.logsumexp(lw, 0), "− log K"),
+    (ex.check_log_mean_exp, lambda lw: torch.logsumexp(lw, 0), "− log N"),
     (ex.check_log_mean_exp, lambda lw: lw.exp().mean(0).log(), "logsumexp"),
     (ex.check_roll_prediction, lambda t0, k: torch.roll(t0, -k, -1), "wrong way"),
     (ex.check_latent, lambda z, u, mu, W, eps: (z - mu) / torch.sqrt(W(u) + eps), "instead of u²"),

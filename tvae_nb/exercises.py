@@ -217,22 +217,22 @@ def check_kl(f, # your `f(mu, logvar)` -> (...,)
 @checker("ch.2, the importance-sampling estimator (log-mean-exp)", watch=[log_mean_exp, importance_log_px])
 def check_log_mean_exp(f, # your `f(log_w)`: log-weights (N, B) -> (B,)
                       ):
-    "Check `f(log_w)`: log p(x) ≈ log (1/K) Σ_k exp(log_w[k]) for log-weights `log_w` (K, B), stable for large |log_w|."
+    "Check `f(log_w)`: log p(x) ≈ log (1/N) Σ_k exp(log_w[k]) for log-weights `log_w` (N, B), stable for large |log_w|."
     g = _fresh()
-    for K, B in ((_pick(g, 50, 200), _pick(g, 2, 8)), (_pick(g, 2, 20), 1)):
-        lw = 3 * torch.randn(K, B, generator=g) - _pick(g, 200, 400)                # float32: exp underflows
-        ref = torch.logsumexp(lw, 0) - math.log(K)
+    for N, B in ((_pick(g, 50, 200), _pick(g, 2, 8)), (_pick(g, 2, 20), 1)):
+        lw = 3 * torch.randn(N, B, generator=g) - _pick(g, 200, 400)                # float32: exp underflows
+        ref = torch.logsumexp(lw, 0) - math.log(N)
         got = torch.as_tensor(f(lw))
         if _close(got, ref): continue
-        if got.shape == ref.shape and _close(got - math.log(K), ref):
-            return False, (f"you forgot − log K: your estimate is log K nats too high (K = {K} samples here). Hint: it is "
-                           "the log of a *mean*, log Σ exp − log K.")
+        if got.shape == ref.shape and _close(got - math.log(N), ref):
+            return False, (f"you forgot − log N: your estimate is log N nats too high (N = {N} samples here). Hint: it is "
+                           "the log of a *mean*, log Σ exp − log N.")
         if got.shape == ref.shape and not torch.isfinite(got).all():
             return False, "your estimate is not finite for log-weights of a few hundred nats below 0. Hint: use torch.logsumexp, not log(exp(...).mean())."
         if got.shape != ref.shape:
-            return False, f"for log_w of shape ({K}, {B}) you returned shape {tuple(got.shape)}. Hint: reduce over dim 0, the K samples."
-        return False, "does not match log-mean-exp. Hint: torch.logsumexp(log_w, 0) − log K."
-    return True, "matches logsumexp − log K on fresh log-weights far below 0, for two sample sizes K."
+            return False, f"for log_w of shape ({N}, {B}) you returned shape {tuple(got.shape)}. Hint: reduce over dim 0, the N samples."
+        return False, "does not match log-mean-exp. Hint: torch.logsumexp(log_w, 0) − log N."
+    return True, "matches logsumexp − log N on fresh log-weights far below 0, for two sample sizes N."
 
 # %% ../nbs/11_exercises.ipynb #60e1093f
 @checker("ch.2, KL warm-up schedule", watch=[kl_warmup])

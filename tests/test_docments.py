@@ -171,6 +171,38 @@ def test_every_parameter_has_a_docment(mod):
     assert not miss, "parameters without a docment:\n" + report({mod.__name__: miss})
 
 
+
+# --- every public function and method has an entry in its chapter's API reference ------------------------------------
+
+def public_names(mod) -> list[str]:
+    "The public functions and classes `mod` defines, and the public methods of those classes (torch's `extra_repr` aside)."
+    names = []
+    for n in getattr(mod, "__all__", []):
+        o = getattr(mod, n)
+        if getattr(o, "__module__", None) != mod.__name__: continue
+        names.append(n)
+        if inspect.isclass(o):
+            names += [f"{n}.{k}" for k, v in vars(o).items() if not k.startswith("_") and k != "extra_repr" and inspect.isfunction(v)]
+    return names
+
+
+def show_doc_entries(mod) -> set[str]:
+    "Names passed to `show_doc(...)` in the notebook whose `#| default_exp` is `mod`."
+    import json, re
+    from pathlib import Path
+    short = mod.__name__.split(".", 1)[1]
+    for nb in sorted((Path(__file__).resolve().parents[1] / "nbs").glob("*.ipynb")):
+        src = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        if any(re.search(rf"^#\|\s*default_exp\s+{short}\s*$", s, re.M) for s in src):
+            return {m for s in src for m in re.findall(r"show_doc\(([A-Za-z0-9_.]+)\)", s)}
+    return set()
+
+
+@pytest.mark.parametrize("mod", modules(), ids=lambda m: m.__name__)
+def test_every_public_name_has_a_show_doc(mod):
+    missing = [n for n in public_names(mod) if n not in show_doc_entries(mod)]
+    assert not missing, f"no show_doc entry in the API reference of {mod.__name__}: {missing}"
+
 if __name__ == "__main__":
     missing = audit()
     print(report(missing))

@@ -292,3 +292,11 @@ def test_every_kind_of_experiment_runs_a_few_steps(name, tmp_path):
     m = json.loads(lines[-1])
     assert m["step"] == 4
     if name.startswith("table2"): assert any(k.startswith("capcorr_") for k in m)
+
+
+def test_reloaded_run_keeps_its_training_time(tmp_path):
+    "A finished run reloaded from its checkpoint reports the training time it took, not the time of the reload."
+    cfg = tiny(steps=8)
+    first = run_experiment(cfg, tmp_path / "r", progress=False)
+    again = run_experiment(cfg, tmp_path / "r", resume=True, progress=False)
+    assert first.history.seconds > 0 and again.history.seconds == pytest.approx(first.history.seconds, rel=0, abs=1e-6)

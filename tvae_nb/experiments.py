@@ -756,7 +756,7 @@ def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_secon
     if final_eval:                                               # a finished run always ends with its final evaluation
         entry = {"step": step, **evaluate_run(model)}
         hist.evals.append(entry); _log_eval(out, entry)
-    if step % cfg.checkpoint_every != 0 or step == start or (final_eval and world == 1): checkpointer.save(hist, step)
+    checkpointer.save(hist, step)     # always at the end: the history's training time is only complete now
     if main_rank:
         save_figures(model, hist, batch, out, cfg)
         print(_summary(cfg, hist, out), flush=True)

@@ -40,6 +40,9 @@ CANDIDATES = {
     "fb z0.1 u0.5":            ("partial", {}, dict(free_bits=0.1, free_bits_u=0.5)),
     "vae 2x steps":            ("vae", {}, dict(steps=13000, kl_warmup=4000)),
     "fb z0.25 u0.5 2x steps":  ("partial", {}, dict(free_bits=0.25, free_bits_u=0.5, steps=13000, kl_warmup=4000)),
+    # the Bubble (non-shifting window): does a window over more of the cycle make it invariant over the whole cycle?
+    "bubble fb z0.1 u0.5":     ("bubble", {}, dict(free_bits=0.1, free_bits_u=0.5)),
+    "bubble L11 fb z0.1 u0.5": ("bubble-full", {}, dict(free_bits=0.1, free_bits_u=0.5)),
 }
 
 
@@ -47,7 +50,9 @@ def build(name: str):
     "The model config and training config of candidate `name`."
     from tvae_nb.experiments import capsule_config, table1_setup
     base, mover, tover = CANDIDATES[name]
-    cfg = capsule_config("quick", model="vae") if base == "vae" else capsule_config("quick", base)
+    if base == "vae": cfg = capsule_config("quick", model="vae")
+    elif base.startswith("bubble"): cfg = capsule_config("quick", "full" if base == "bubble-full" else "bubble", shift=False)
+    else: cfg = capsule_config("quick", base)
     cfg = replace(cfg, **mover)
     # candidates change the quick recipe as it was before this sweep chose free bits (the "baseline" row), so the
     # committed rows can be reproduced whatever the recipe is now
@@ -108,7 +113,7 @@ def main(argv=None):
             with open(rows_file, "a") as f: f.write(json.dumps(row) + "\n")      # one line per finished run
             print(f"{row['name']:<28} KL z {row['kl_z']:5.1f} KL u {row['kl_u']:5.1f} act z {row['active_z']:3d} "
                   f"log p(x) {row['log_px']:7.1f} E_eq_c/null {_num(row['E_eq_c_ratio']):.2f} "
-                  f"det {_num(row['E_eq_det_c_ratio']):.2f} [{row['train_seconds']:.0f} s]", flush=True)
+                  f"det {_num(row['E_eq_det_c_ratio']):.2f} E_inv_c/null {_num(row['E_inv_c_ratio']):.2f} [{row['train_seconds']:.0f} s]", flush=True)
     return 0
 
 

@@ -215,7 +215,7 @@ RUN_SETTINGS = {
                          torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=(384, 256),
                                            train_changes=dict(batch_size=64, kl_warmup=0, steps=3000, free_bits=0.05,
                                                              free_bits_u=0.05)),
-                         dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=(128, 128),
+                         dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=(256, 256),
                                                  windows=Windows(L1=1, short=5, bubble=9, partial=9, full=15),
                                                  train_changes=dict(steps=1500, kl_warmup=500))),
     "fast": RunSettings(eval_every=20, checkpoint_every=20,

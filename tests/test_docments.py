@@ -9,7 +9,8 @@ name starts with `_`.
 
 Run `python tests/test_docments.py` for the report, module by module.
 """
-import ast, dataclasses, importlib, inspect, io, pkgutil, textwrap, tokenize
+import ast, dataclasses, functools, importlib, inspect, io, json, pkgutil, re, textwrap, tokenize
+from pathlib import Path
 
 import pytest
 from fastcore.docments import docments
@@ -186,16 +187,20 @@ def public_names(mod) -> list[str]:
     return names
 
 
-def show_doc_entries(mod) -> set[str]:
-    "Names passed to `show_doc(...)` in the notebook whose `#| default_exp` is `mod`."
-    import json, re
-    from pathlib import Path
-    short = mod.__name__.split(".", 1)[1]
+@functools.lru_cache(maxsize=None)
+def _show_docs_by_module() -> dict[str, set[str]]:
+    "For each notebook with a `#| default_exp MODULE`: MODULE -> the names passed to `show_doc(...)` in it."
+    out = {}
     for nb in sorted((Path(__file__).resolve().parents[1] / "nbs").glob("*.ipynb")):
         src = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
-        if any(re.search(rf"^#\|\s*default_exp\s+{short}\s*$", s, re.M) for s in src):
-            return {m for s in src for m in re.findall(r"show_doc\(([A-Za-z0-9_.]+)\)", s)}
-    return set()
+        mods = {m for s in src for m in re.findall(r"^#\|\s*default_exp\s+(\w+)\s*$", s, re.M)}
+        for m in mods: out[m] = {n for s in src for n in re.findall(r"show_doc\(([A-Za-z0-9_.]+)\)", s)}
+    return out
+
+
+def show_doc_entries(mod) -> set[str]:
+    "Names passed to `show_doc(...)` in the notebook whose `#| default_exp` is `mod`."
+    return _show_docs_by_module().get(mod.__name__.split(".", 1)[1], set())
 
 
 @pytest.mark.parametrize("mod", modules(), ids=lambda m: m.__name__)

@@ -49,7 +49,7 @@ class ExperimentConfig:
     "One experiment: its name, the model, the training settings and the data it trains and is evaluated on."
     name: str                          # the experiment's name (its registry key)
     description: str = ""              # one line for `tvae-nb list`
-    budget: str = "quick"              # 'fast', 'quick', 'long' or 'paper'
+    budget: str = "quick"              # one of BUDGETS ('fast', 'quick', 'long', 'paper')
     model: TVAEConfig = field(default_factory=TVAEConfig)  # the model
     train: TrainConfig = field(default_factory=TrainConfig)  # the training settings
     dataset: str = "mnist"             # 'mnist' or 'dsprites'
@@ -155,12 +155,12 @@ LONG_FACTOR = 4     # the `long` budget: the quick recipe trained 4 times as man
 CAPSULE_RECIPES["long"] = replace(CAPSULE_RECIPES["quick"], train=replace(CAPSULE_RECIPES["quick"].train,
                                                                          steps=LONG_FACTOR * CAPSULE_RECIPES["quick"].train.steps))
 
-def capsule_recipe(budget: str, # 'fast', 'quick', 'long' or 'paper'
+def capsule_recipe(budget: str, # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                   ) -> CapsuleRecipe:
     "The capsule-model numbers of `budget`."
     return CAPSULE_RECIPES[check_choice("budget", budget, BUDGETS)]
 
-def capsule_config(budget: str, # 'fast', 'quick', 'long' or 'paper'
+def capsule_config(budget: str, # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                    window: str = "partial", # the role of the time window: L1, short, bubble, partial or full
                    model: str = "tvae", # 'tvae' or 'vae'
                    shift: bool = True, # shifting temporal coherence (TVAE) or not (Bubble)
@@ -231,7 +231,7 @@ def _longer(s: RunSettings) -> RunSettings:
     return replace(s, eval_every=q // 5, checkpoint_every=q // 5, torus=more(s.torus), dsprites=more(s.dsprites))
 RUN_SETTINGS["long"] = _longer(RUN_SETTINGS["quick"])
 
-def run_settings(budget: str, # 'fast', 'quick', 'long' or 'paper'
+def run_settings(budget: str, # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                 ) -> RunSettings:
     "Evaluation and checkpoint intervals, and the torus and dSprites models, of `budget`."
     return RUN_SETTINGS[check_choice("budget", budget, BUDGETS)]
@@ -248,7 +248,7 @@ def register(name: str, # the experiment's name in the registry (`tvae-nb run NA
     return deco
 
 def make_experiment(name: str, # a registered experiment (see `EXPERIMENTS`, `tvae-nb list`)
-                    budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
+                    budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                     seed: int | None = None, # training seed (None: the experiment's)
                     steps: int | None = None, # training steps (None: the budget's)
                     lr: float | None = None, # learning rate (None: the budget's)
@@ -317,7 +317,7 @@ def _fig3(budget: str) -> ExperimentConfig:
                             r.n_is, eval_every=s.eval_every, checkpoint_every=s.checkpoint_every)
 
 # %% ../nbs/09_experiments.ipynb #4c109a22
-def experiment_table(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
+def experiment_table(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                     ) -> list[dict]:
     "One row per registered experiment: name, description, data, transform, model, L and steps."
     rows = []
@@ -813,7 +813,7 @@ def save_figures(model: nn.Module, # the trained model
 TABLE1_ROWS = {"VAE": "table1-vae", "TVAE L=1": "table1-tvae-L1", "Bubble": "table1-bubble",
                "TVAE partial L": "table1-tvae-partial", "TVAE full L": "table1-tvae-full"}   # row -> registered experiment
 
-def table1_experiments(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
+def table1_experiments(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                        seed: int = 0, # the training seed of every row
                        transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's)
                       ) -> dict[str, ExperimentConfig]:
@@ -821,7 +821,7 @@ def table1_experiments(budget: str = "quick", # 'fast', 'quick', 'long' or 'pape
     transform = check_choice("transform", transform or capsule_recipe(budget).transform, TABLE1_TRANSFORMS)
     return {row: with_transform(make_experiment(name, budget, seed=seed), transform) for row, name in TABLE1_ROWS.items()}
 
-def table1_setup(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
+def table1_setup(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                  seed: int = 0, # the training seed
                 ) -> dict:
     "The five Table-1 model configs, their training config and evaluation sizes at `budget`, read from the registry."
@@ -929,7 +929,7 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
     return results
 
 # %% ../nbs/09_experiments.ipynb #bd3a20f3
-def table1(budget: str = "quick", # 'fast', 'quick', 'long' or 'paper'
+def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
            transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's, 'paper' at --budget paper)
            out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
            device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')

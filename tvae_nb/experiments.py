@@ -19,7 +19,8 @@ from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, check_number, ge
 from .data import (TRANSFORMS, OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences,
                           load_mnist, save_sequence_grid, check_out_dir)
 from .train import (History, TrainConfig, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit,
-                           kl_warmup, make_optimizer, model_loss, train)
+                           RecipeLoss, kl_warmup, make_optimizer, model_loss, train)
+from .vae import log_px_curve
 from .tvae import TVAEConfig, dataclass_from_dict, make_model
 from .metrics import capsules, evaluate, evaluate_floor, roll_predictions
 from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
@@ -32,8 +33,8 @@ __all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'M
            'register', 'make_experiment', 'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule',
            'dist_env', 'rank_seed', 'RunResult', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures',
-           'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'default_jobs', 'run_jobs',
-           'table1']
+           'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns', 'final_log_px',
+           'default_jobs', 'run_jobs', 'table1']
 
 # %% ../nbs/09_experiments.ipynb #664c6e90
 BUDGETS = ("fast", "quick", "long", "paper")          # the one list of budgets: configs, recipes and the command line read it
@@ -60,6 +61,7 @@ class ExperimentConfig:
     eval_seed: int = 1234              # fixes the held-out sequences
     eval_every: int = 1000             # steps between evaluations (and lines of metrics.jsonl)
     checkpoint_every: int = 1000       # steps between checkpoints
+    n_is_final: int = 0                # importance samples of the final log p(x) estimate and its N-curve (0: n_is)
 
     def __post_init__(self):
         if isinstance(self.model, dict): self.model = TVAEConfig.from_dict(self.model)
@@ -74,6 +76,7 @@ class ExperimentConfig:
         if self.dataset == "mnist": check_choice("ExperimentConfig.transform", self.transform, MNIST_TRANSFORMS)
         check_int("ExperimentConfig.eval_seed", self.eval_seed, 0, MAX_SEED)
         for f in ("seq_len", "n_eval", "n_is", "eval_every", "checkpoint_every"): check_int(f"ExperimentConfig.{f}", getattr(self, f), 1)
+        check_int("ExperimentConfig.n_is_final", self.n_is_final, 0)
         if self.transform == IMAGE_TRANSFORM and self.seq_len != 1: bad("seq_len", "1 for single images (transform 'none')")
         if self.transform != IMAGE_TRANSFORM and self.seq_len < 2: bad("seq_len", "an int >= 2 for sequences")
         if self.model.seq_len != self.seq_len: bad("seq_len", f"the model's seq_len ({self.model.seq_len})")
@@ -128,10 +131,11 @@ class CapsuleRecipe:
     windows: Windows             # the time windows L by role
     train: TrainConfig           # every training setting; add a field here to change it for every capsule run
     n_eval: int                  # held-out sequences evaluated
-    n_is: int                    # importance samples of the log p(x) estimate
+    n_is: int                    # importance samples of the log p(x) estimate of the learning curves
+    n_is_final: int              # importance samples of the final log p(x) estimate (its N-curve reads every tenth of it)
 
     def __post_init__(self):
-        for f in ("n_caps", "cap_dim", "seq_len", "K", "n_eval", "n_is"): check_int(f"CapsuleRecipe.{f}", getattr(self, f), 1)
+        for f in ("n_caps", "cap_dim", "seq_len", "K", "n_eval", "n_is", "n_is_final"): check_int(f"CapsuleRecipe.{f}", getattr(self, f), 1)
         check_choice("CapsuleRecipe.transform", self.transform, TABLE1_TRANSFORMS)
 
 CAPSULE_RECIPES = {   # the one place the capsule experiments' numbers live
@@ -139,17 +143,17 @@ CAPSULE_RECIPES = {   # the one place the capsule experiments' numbers live
                            windows=Windows(L1=1, short=5, bubble=5, partial=13, full=18),     # the paper code's windows
                            train=TrainConfig(steps=100 * 60_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9,
                                              batch_size=8, kl_warmup=0),
-                           n_eval=1000, n_is=100),
+                           n_eval=1000, n_is=100, n_is_final=1000),
     "quick": CapsuleRecipe(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
                            windows=Windows(L1=1, short=3, bubble=5, partial=7, full=11),
                            train=TrainConfig(steps=6500, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=2000,
                                              free_bits=0.1, free_bits_u=0.5),   # chosen by tools/sweep.py (chapter 6)
-                           n_eval=128, n_is=20),
+                           n_eval=128, n_is=20, n_is_final=1000),
     "fast": CapsuleRecipe(n_caps=4, cap_dim=6, seq_len=6, K=3, mu_init=10.0, hidden=(64, 64), transform="rotation",
                           windows=Windows(L1=1, short=3, bubble=3, partial=3, full=5),
                           train=TrainConfig(steps=60, lr=1e-3, optimizer="adam", batch_size=8, kl_warmup=30,
                                             free_bits=0.1, free_bits_u=0.5),
-                          n_eval=16, n_is=2),
+                          n_eval=16, n_is=2, n_is_final=20),
 }
 LONG_FACTOR = 4     # the `long` budget: the quick recipe trained 4 times as many steps (constant learning rate)
 CAPSULE_RECIPES["long"] = replace(CAPSULE_RECIPES["quick"], train=replace(CAPSULE_RECIPES["quick"].train,
@@ -266,9 +270,13 @@ def make_experiment(name: str, # a registered experiment (see `EXPERIMENTS`, `tv
     return replace(cfg, train=replace(cfg.train, **changes)) if changes else cfg
 
 # %% ../nbs/09_experiments.ipynb #8c989841
+def _plain(tc: TrainConfig) -> TrainConfig:
+    "`tc` without free bits: the plain ELBO (the KL warm-up stays)."
+    return replace(tc, free_bits=0.0, free_bits_u=None, free_bits_per="unit", free_bits_anneal=0.0, kl_warmup_u=None)
+
 def _capsule_experiment(name, description, budget, model="tvae", window="partial", shift=True, transform=None,
-                        dataset="mnist") -> ExperimentConfig:
-    "A capsule experiment at `budget`; `transform=None` is the budget's Table-1 data."
+                        dataset="mnist", plain=False) -> ExperimentConfig:
+    "A capsule experiment at `budget`; `transform=None` is the budget's Table-1 data; `plain`: trained without free bits."
     r, s = capsule_recipe(budget), run_settings(budget)
     if dataset == "dsprites":                              # 15 capsules x 15 units over 15 frames of 64x64 sprites
         d = s.dsprites
@@ -280,13 +288,15 @@ def _capsule_experiment(name, description, budget, model="tvae", window="partial
         transform = transform or r.transform
         mcfg = capsule_config(budget, window, model=model, shift=shift, x_shape=(3 if _colour(transform) else 1, 28, 28))
         tcfg = r.train
-    return ExperimentConfig(name, description, budget, mcfg, tcfg, dataset, transform, mcfg.seq_len, r.n_eval, r.n_is,
-                            eval_every=s.eval_every, checkpoint_every=s.checkpoint_every)
+    return ExperimentConfig(name, description, budget, mcfg, _plain(tcfg) if plain else tcfg, dataset, transform,
+                            mcfg.seq_len, r.n_eval, r.n_is, eval_every=s.eval_every, checkpoint_every=s.checkpoint_every,
+                            n_is_final=r.n_is_final)
 
 def _add_capsule(name, description, **kw):
     register(name)(lambda budget: _capsule_experiment(name, description, budget, **kw))
 
-_TABLE = [("vae", "plain VAE baseline (no topography)", dict(model="vae")),
+_TABLE = [("vae", "plain VAE baseline (no topography, no free bits: the strongest VAE)", dict(model="vae", plain=True)),
+          ("vae-fb", "VAE trained with the TVAE's recipe (its free bits): the second baseline", dict(model="vae")),
           ("tvae-L1", "TVAE without temporal coherence (L = 1)", dict(window="L1")),
           ("bubble", "Bubble VAE: non-shifting temporal coherence (invariant capsules)", dict(window="bubble", shift=False)),
           ("tvae-short", "TVAE with a short shifting window", dict(window="short")),
@@ -294,7 +304,7 @@ _TABLE = [("vae", "plain VAE baseline (no topography)", dict(model="vae")),
           ("tvae-full", "TVAE with the full shifting window (L close to S)", dict(window="full"))]
 for _k, _d, _kw in _TABLE:
     _add_capsule(f"table1-{_k}", f"Table 1, MNIST sequences (rotation; the paper's protocol at --budget paper): {_d}", **_kw)
-for _k, _d, _kw in [t for t in _TABLE if t[0] != "tvae-L1"]:
+for _k, _d, _kw in [t for t in _TABLE if t[0] not in ("tvae-L1", "vae-fb")]:
     _add_capsule(f"table2-{_k}", f"Table 2, dSprites: {_d}", dataset="dsprites", **_kw)
 _add_capsule("fig4-capsules-partial", "Figure 4: capsule-roll traversals of the partial-window TVAE on rotations",
              window="partial", transform="rotation")
@@ -550,7 +560,8 @@ class LossModule(nn.Module):
         self.model, self.options = model, options
     def forward(self, x: torch.Tensor, # a batch
                 kl_weight: float = 1.0, # weight of the KL term
-               ): return self.model.loss(x, kl_weight, **self.options)
+                **options, # more options of `model.loss` for this step (free bits as they are now)
+               ): return self.model.loss(x, kl_weight, **self.options, **options)
 
 def dist_env() -> tuple[int, int, int]:
     "(rank, local_rank, world_size) from torchrun's environment variables; (0, 0, 1) without torchrun."
@@ -745,9 +756,10 @@ def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_secon
     if progress and main_rank: callbacks.append(Progress(cfg.name, lines=True if progress == "lines" else None))
     if world > 1:                                            # DDP syncs gradients through a module's forward
         from torch.nn.parallel import DistributedDataParallel as DDP
-        net = DDP(LossModule(model, **tc.loss_options()), device_ids=[dev.index] if dev.type == "cuda" else None)
-        loss_fn = lambda m, b, w: m(b.x, w)
-    else: net, loss_fn = model, functools.partial(model_loss, **tc.loss_options())
+        net = DDP(LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None)
+        loss_fn = RecipeLoss(tc, wrap=lambda m, b, w, opts: m(b.x, w, **opts))
+    else: net, loss_fn = model, RecipeLoss(tc)           # free bits (annealed, per capsule) and u's warm-up follow the step
+    callbacks.insert(1, loss_fn)
     if end > start:
         hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks, history=hist,
                      kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
@@ -810,23 +822,24 @@ def save_figures(model: nn.Module, # the trained model
     return paths
 
 # %% ../nbs/09_experiments.ipynb #19ab4742
-TABLE1_ROWS = {"VAE": "table1-vae", "TVAE L=1": "table1-tvae-L1", "Bubble": "table1-bubble",
-               "TVAE partial L": "table1-tvae-partial", "TVAE full L": "table1-tvae-full"}   # row -> registered experiment
+TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=1": "table1-tvae-L1",
+               "Bubble": "table1-bubble", "TVAE short L": "table1-tvae-short", "TVAE partial L": "table1-tvae-partial",
+               "TVAE full L": "table1-tvae-full"}   # row -> registered experiment; "VAE" is the plain one (no free bits)
 
 def table1_experiments(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                        seed: int = 0, # the training seed of every row
                        transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's)
                       ) -> dict[str, ExperimentConfig]:
-    "The registered experiments of Table 1's five rows at `budget`, all with the same seed and data."
+    "The registered experiments of Table 1's rows at `budget`, all with the same seed and data."
     transform = check_choice("transform", transform or capsule_recipe(budget).transform, TABLE1_TRANSFORMS)
     return {row: with_transform(make_experiment(name, budget, seed=seed), transform) for row, name in TABLE1_ROWS.items()}
 
 def table1_setup(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                  seed: int = 0, # the training seed
                 ) -> dict:
-    "The five Table-1 model configs, their training config and evaluation sizes at `budget`, read from the registry."
+    "The Table-1 model configs, the capsule models' training config and the evaluation sizes at `budget`, read from the registry."
     exps = table1_experiments(budget, seed)
-    one = exps["VAE"]
+    one = exps["TVAE partial L"]
     return {"models": {row: c.model for row, c in exps.items()}, "train": one.train, "n_eval": one.n_eval, "n_is": one.n_is}
 
 # %% ../nbs/09_experiments.ipynb #17034b76
@@ -842,13 +855,19 @@ def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
     "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
     def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
     name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
-    c1 = [("log p(x)", 9), ("paper code", 11), ("ELBO", 8), ("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("u>0.1", 6)]
-    lines = ["Likelihood per frame (nats; log p(x): joint importance sampling with -log n_is; paper code: per-frame, no -log n_is) "
-             "and latent use (KL per frame; active units, Var_x E[.] > 0.01; u-units with KL > 0.1)",
+    c1 = [("log p(x)", 9), ("estimator", 10), ("N", 6), ("rise", 6), ("joint", 8), ("paper", 8), ("ELBO", 8)]
+    lines = ["Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
+             "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
+             "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)",
              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
     for r in rows:
-        lines.append(name(r) + f"{r['log_px']:9.1f}{r['log_px_paper']:11.1f}{r['elbo']:8.1f}{r['kl_z']:7.1f}{r['kl_u']:7.1f}"
-                     f"{r['active_z']:6d}{r['active_u']:6d}{r['used_u']:6d}")
+        lines.append(name(r) + f"{r['log_px']:9.1f}{r.get('log_px_estimator', 'joint'):>10}{r.get('n_is', 0):6d}"
+                     f"{r.get('log_px_rise', float('nan')):6.1f}{r.get('log_px_joint', r['log_px']):8.1f}{r['log_px_paper']:8.1f}{r['elbo']:8.1f}")
+    c4 = [("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("z>0.1", 6), ("u>0.1", 6)]
+    lines += ["", "Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats",
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c4)]
+    for r in rows:
+        lines.append(name(r) + f"{r['kl_z']:7.1f}{r['kl_u']:7.1f}{r['active_z']:6d}{r['active_u']:6d}{r['used_z']:6d}{r['used_u']:6d}")
     c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6),
           ("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
     lines += ["", "Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic code, "
@@ -887,8 +906,34 @@ def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L',
     vae = cfg.model.model == "vae"
     return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
             "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in res.metrics.items() if k != "step"},
+            **final_log_px(res.model, batch.x, cfg),
             **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
             "steps": res.step, "train_seconds": round(res.history.seconds, 1)}
+
+def curve_ns(n: int, # the largest N
+            ) -> tuple:
+    "The N of a log p(x)-against-N curve ending at `n`: 1 and every tenth down from n (1000 -> (1, 10, 100, 1000))."
+    check_int("n", n, 1)
+    return tuple(sorted({1, *(n // 10 ** k for k in range(len(str(n))) if n // 10 ** k >= 1)}))
+
+def final_log_px(model: nn.Module, # a trained model
+                 x: torch.Tensor, # the held-out sequences (B, S, C, H, W)
+                 cfg: ExperimentConfig, # its experiment: `n_is_final` (or `n_is`) samples, `eval_seed`, the prior
+                ) -> dict:
+    "The reported log p(x) per frame: the tightest valid estimator (per frame where frames are independent, else joint) at N = `n_is_final`, its rise from N/10 and the whole N-curve."
+    ns = curve_ns(cfg.n_is_final or cfg.n_is)
+    devs = [x.device] if x.device.type == "cuda" else []
+    model.eval()
+    with torch.random.fork_rng(devices=devs):
+        torch.manual_seed(cfg.eval_seed)
+        c = log_px_curve(model, x, ns)
+    indep = cfg.model.frames_independent
+    best = c.per_frame if indep else c.joint
+    rise = best[-1] - best[ns.index(max(ns[-1] // 10, 1))] if len(ns) > 1 else float("nan")
+    return {"n_is": ns[-1], "log_px_estimator": "per frame" if indep else "joint", "log_px": best[-1],
+            "log_px_joint": c.joint[-1], "log_px_frame": c.per_frame[-1], "log_px_paper": c.per_frame[-1] + math.log(ns[-1]),
+            "log_px_rise": rise, "log_px_curve": {"ns": list(ns), "joint": list(c.joint), "per_frame": list(c.per_frame)},
+            "ess": c.ess}
 
 def default_jobs() -> int:
     "How many processes train independent models at once by default: the CPU cores this process may use."
@@ -954,7 +999,7 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
     prog = progress and ("lines" if jobs > 1 else True)           # several processes: lines, not overlapping bars
     tasks = [(rows[i], exps[rows[i]], str(folder), str(dev), prog, overwrite) for i in order]
     def report(_, row):
-        if verbose: print(f"{row['model']}: log p(x) {row['log_px']:.1f}/frame (paper code's {row['log_px_paper']:.1f}), "
+        if verbose: print(f"{row['model']}: log p(x) {row['log_px']:.1f}/frame ({row['log_px_estimator']}, N = {row['n_is']}; paper code's {row['log_px_paper']:.1f}), "
                           f"KL z {row['kl_z']:.1f}, KL u {row['kl_u']:.1f}; E_eq_c / null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)} "
                           f"(one sample), {fmt_ratio(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) "
                           f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)

@@ -16,7 +16,7 @@ from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, ge
 # %% auto #0
 __all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'fused_adam_devices', 'make_optimizer', 'TrainState', 'Callback',
            'NonFiniteGuard', 'Every', 'EvalEvery', 'TimeLimit', 'interactive_output', 'Progress', 'model_loss', 'train',
-           'TrainConfig', 'fit']
+           'TrainConfig', 'RecipeLoss', 'fit']
 
 # %% ../nbs/02_vae_training.ipynb #a0fcc535
 class NonFiniteLossError(FloatingPointError):
@@ -262,6 +262,9 @@ class TrainConfig:
     seed: int = 0                    # seeds the initial weights, the batches and the sampling noise
     free_bits: float = 0.0           # nats per latent unit and frame below which KL is free in training (0 = plain ELBO)
     free_bits_u: float | None = None # the same for the TVAE's u (None = as free_bits)
+    free_bits_per: str = "unit"      # 'unit', or 'capsule': the TVAE's floors apply to each capsule's KL (nats per capsule and frame)
+    free_bits_anneal: float = 0.0    # the last fraction of the run over which the floors fall linearly to 0 (0: they stay)
+    kl_warmup_u: int | None = None   # steps of the KL warm-up of the TVAE's u (None: as kl_warmup)
 
     def __post_init__(self):
         check_int("TrainConfig.steps", self.steps, 0, MAX_STEPS)
@@ -276,10 +279,41 @@ class TrainConfig:
         if self.grad_clip is not None: check_number("TrainConfig.grad_clip", self.grad_clip, positive=True)
         for f in ("free_bits", "free_bits_u"):
             if getattr(self, f) is not None: check_number(f"TrainConfig.{f}", getattr(self, f), minimum=0)
+        check_choice("TrainConfig.free_bits_per", self.free_bits_per, ("unit", "capsule"))
+        check_number("TrainConfig.free_bits_anneal", self.free_bits_anneal, minimum=0)
+        if self.free_bits_anneal > 1: raise ValueError(f"TrainConfig.free_bits_anneal must be a fraction in [0, 1], got {self.free_bits_anneal!r}")
+        if self.kl_warmup_u is not None: check_int("TrainConfig.kl_warmup_u", self.kl_warmup_u, 0, MAX_STEPS)
 
-    def loss_options(self) -> dict:
-        "The keyword arguments `model.loss` gets from this config (empty for the plain ELBO)."
-        return {} if not self.free_bits and self.free_bits_u is None else {"free_bits": self.free_bits, "free_bits_u": self.free_bits_u}
+    def loss_options(self, step: int = 0, # the step about to be taken (annealed floors and u's warm-up depend on it)
+                    ) -> dict:
+        "The keyword arguments `model.loss` gets from this config at `step` (empty for the plain ELBO)."
+        opts = {} if not self.free_bits and self.free_bits_u is None else {"free_bits": self.free_bits, "free_bits_u": self.free_bits_u}
+        if opts and self.free_bits_anneal:                 # floors x 1 until the last fraction, then linearly to 0
+            begin = self.steps * (1 - self.free_bits_anneal)
+            scale = 1.0 if step < begin else max(0.0, 1.0 - (step - begin) / max(self.steps - begin, 1))
+            opts = {k: None if v is None else v * scale for k, v in opts.items()}
+        if opts and self.free_bits_per != "unit": opts["free_bits_per"] = self.free_bits_per
+        if self.kl_warmup_u is not None: opts["kl_weight_u"] = kl_warmup(self.kl_warmup_u)(step)
+        return opts
+
+    @property
+    def scheduled(self) -> bool:
+        "Whether the loss options change during the run (annealed floors or a warm-up of u of its own)."
+        return bool(self.free_bits_anneal and (self.free_bits or self.free_bits_u)) or self.kl_warmup_u is not None
+
+class RecipeLoss(Callback):
+    "The loss of a `TrainConfig`: `model.loss` with the config's options at the current step; as a callback it follows the step."
+    def __init__(self, cfg: TrainConfig, # the run's training settings
+                 wrap: Callable | None = None, # called as wrap(model, batch, kl_weight, options) instead of `model.loss` (DDP)
+                ):
+        self.cfg, self.wrap, self.step = cfg, wrap, 0
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ): self.step = state.start
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ): self.step = state.done
+    def __call__(self, model, batch, kl_weight: float = 1.0):
+        opts = self.cfg.loss_options(self.step)
+        return self.wrap(model, batch, kl_weight, opts) if self.wrap else model.loss(batch.x, kl_weight, **opts)
 
 # %% ../nbs/02_vae_training.ipynb #26e6c702
 def fit(model: torch.nn.Module, # moved to `device`, then trained
@@ -292,8 +326,9 @@ def fit(model: torch.nn.Module, # moved to `device`, then trained
        ) -> History:
     "Train `model` on `sampler`'s batches with the settings of `cfg`; returns the `History`."
     opt = make_optimizer(model.to(get_device(device)).parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
-    if loss_fn is model_loss and cfg.loss_options(): loss_fn = functools.partial(model_loss, **cfg.loss_options())
-    cbs = [NonFiniteGuard(), *callbacks, *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []),
-           *([Progress()] if progress else [])]
+    if loss_fn is model_loss and cfg.scheduled: loss_fn = RecipeLoss(cfg)
+    elif loss_fn is model_loss and cfg.loss_options(): loss_fn = functools.partial(model_loss, **cfg.loss_options())
+    cbs = [NonFiniteGuard(), *([loss_fn] if isinstance(loss_fn, RecipeLoss) else []), *callbacks,
+           *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []), *([Progress()] if progress else [])]
     return train(model, sampler, loss_fn, steps=cfg.steps, optimizer=opt, seed=cfg.seed,
                  kl_schedule=kl_warmup(cfg.kl_warmup) if cfg.kl_warmup else None, grad_clip=cfg.grad_clip, callbacks=cbs)

@@ -67,6 +67,11 @@ class TVAEConfig:
     @property
     def n(self) -> int: return self.n_caps * self.cap_dim
 
+    @property
+    def frames_independent(self) -> bool:
+        "True when prior and posterior factorise over frames (a VAE, or a window of one frame): then log p(x) may be estimated frame by frame."
+        return self.model == "vae" or self.L == 1
+
     def __post_init__(self):
         _check_config_types(self)
         self.x_shape, self.hidden = tuple(self.x_shape), (tuple(self.hidden) if self.hidden is not None else None)
@@ -206,14 +211,21 @@ class TVAE(nn.Module):
              kl_weight: float = 1.0, # the weight of both KL terms (a warm-up schedule sets it)
              free_bits: float = 0.0, # nats per z-unit and frame below which KL is free in `.loss`
              free_bits_u: float | None = None, # the same for u (None: as `free_bits`)
+             free_bits_per: str = "unit", # 'unit': floor each unit's KL; 'capsule': floor each capsule's (nats per capsule and frame)
+             kl_weight_u: float | None = None, # the weight of u's KL term (None: `kl_weight`), for a separate warm-up of u
             ) -> TVAELoss:
-        "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit KLs in `.loss`."
+        "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit (or capsule) KLs in `.loss`."
         out = self(_check_pixels(x))
         B = x.shape[0]
         recon = -bernoulli_log_lik(out.logits, x).reshape(B, -1).sum(-1)          # (B,)
         klz, klu = gaussian_kl_units(out.mean_z, out.logvar_z), gaussian_kl_units(out.mean_u, out.logvar_u)   # (B, [S,] n)
         fb_u = free_bits if free_bits_u is None else free_bits_u
-        loss = recon.mean() + kl_weight * (free_bits_kl(klz, free_bits) + free_bits_kl(klu, fb_u))
+        if free_bits_per == "capsule":                                           # (B, [S,] C): KL of each capsule
+            group = lambda kl: kl.reshape(*kl.shape[:-1], -1, self.cfg.cap_dim).sum(-1)
+        elif free_bits_per == "unit": group = lambda kl: kl
+        else: raise ValueError(f"free_bits_per must be 'unit' or 'capsule', got free_bits_per={free_bits_per!r}")
+        w_u = kl_weight if kl_weight_u is None else kl_weight_u
+        loss = recon.mean() + kl_weight * free_bits_kl(group(klz), free_bits) + w_u * free_bits_kl(group(klu), fb_u)
         return TVAELoss(loss, recon.mean(), klz.reshape(B, -1).sum(-1).mean(), klu.reshape(B, -1).sum(-1).mean())
 
     def log_weights(self, x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W), intensities in [0, 1]
@@ -261,8 +273,10 @@ class SeqVAE(VAE):
              kl_weight: float = 1.0, # weight of the KL term (KL warm-up); 1 = the ELBO
              free_bits: float = 0.0, # nats per unit and frame below which KL is free in `.loss`; 0 = none
              free_bits_u: float | None = None, # ignored: a VAE has no u
+             free_bits_per: str = "unit", # ignored: a VAE's units are not grouped into capsules
+             kl_weight_u: float | None = None, # ignored: a VAE has no u
             ) -> Loss:
-        "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]. A VAE has no u: `free_bits_u` is ignored."
+        "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]. A VAE has no u: the u and capsule options are ignored."
         return super().loss(_check_pixels(x), kl_weight, free_bits)
 
     def log_weights(self, x: torch.Tensor, # images or sequences, intensities in [0, 1]

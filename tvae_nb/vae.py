@@ -19,7 +19,7 @@ from .core import check_int
 # %% auto #0
 __all__ = ['gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder', 'BernoulliDecoder',
            'gaussian_kl_units', 'free_bits_kl', 'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px',
-           'LogPx', 'log_px_estimates', 'unit_kl', 'active_units']
+           'LogPx', 'log_px_estimates', 'LogPxCurve', 'log_px_curve', 'unit_kl', 'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
 def gaussian_kl(mu: torch.Tensor, # (..., n) posterior means
@@ -192,9 +192,20 @@ def importance_log_px(model: nn.Module, # anything with `log_weights(x, n_sample
 
 # %% ../nbs/02_vae.ipynb #7289c721
 class LogPx(NamedTuple):
-    "Two importance-sampled log-likelihood estimates per example (nats, summed over frames), from the same samples."
-    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log N: the correct estimate
+    "Three importance-sampled log-likelihood estimates per example (nats, summed over frames), from the same N samples."
+    log_px: torch.Tensor       # (B,) logsumexp_k of joint weights - log N: valid for every model
+    per_frame: torch.Tensor    # (B,) sum over frames of (logsumexp_k - log N): valid, and tighter, where frames are independent
     paper: torch.Tensor        # (B,) sum over frames of a per-frame logsumexp_k, no - log N: the paper code's
+
+def _log_weights(model, x, n_samples, chunk) -> torch.Tensor:
+    "(N, B, S) per-frame log-weights of N = `n_samples` samples, drawn `chunk` at a time."
+    N, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
+    return torch.cat([model.log_weights(x, min(chunk, N - i), per_frame=True) for i in range(0, N, chunk)])   # (N, B, S)
+
+def _estimates(lw: torch.Tensor) -> LogPx:
+    "The three estimates from per-frame log-weights `lw` (N, B, S)."
+    per_frame = log_mean_exp(lw, dim=0).sum(-1)                                    # (B,)
+    return LogPx(log_mean_exp(lw.sum(-1), dim=0), per_frame, per_frame + lw.shape[-1] * math.log(lw.shape[0]))
 
 @torch.no_grad()
 def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (N, B, S)
@@ -202,10 +213,34 @@ def log_px_estimates(model: nn.Module, # anything with `log_weights(x, n_samples
                      n_samples: int = 100, # N, importance samples of the encoder(s) per example
                      chunk: int = 50, # samples drawn at once (memory)
                     ) -> LogPx:
-    "Both estimators of log p(x) per example from the same N = `n_samples` samples."
-    K, chunk = check_int("n_samples", n_samples, 1), check_int("chunk", chunk, 1)
-    lw = torch.cat([model.log_weights(x, min(chunk, K - i), per_frame=True) for i in range(0, K, chunk)])   # (K, B, S)
-    return LogPx(log_mean_exp(lw.sum(-1), dim=0), torch.logsumexp(lw, dim=0).sum(-1))
+    "The joint, per-frame and paper-code estimates of log p(x) per example from the same N = `n_samples` samples."
+    return _estimates(_log_weights(model, x, n_samples, chunk))
+
+
+# %% ../nbs/02_vae.ipynb #cee06401
+class LogPxCurve(NamedTuple):
+    "Mean log p(x) per frame (nats) at each N, for the joint and the per-frame estimators, from nested samples."
+    ns: tuple                  # the numbers of importance samples N, increasing
+    joint: tuple               # joint estimate per frame at each N (valid for every model)
+    per_frame: tuple           # per-frame estimate per frame at each N (valid where frames are independent)
+    ess: float                 # effective sample size of the joint weights at the largest N, as a fraction of N (mean over examples)
+
+@torch.no_grad()
+def log_px_curve(model: nn.Module, # anything with `log_weights(x, n_samples, per_frame=True)` giving (N, B, S)
+                 x: torch.Tensor, # sequences (B, S, C, H, W) (or images)
+                 ns: tuple = (1, 10, 100, 1000), # increasing N; one draw of max(ns) samples serves them all
+                 chunk: int = 50, # samples drawn at once (memory)
+                ) -> LogPxCurve:
+    "log p(x) per frame against N for both valid estimators, from one draw of max(ns) samples (each N uses the first N)."
+    ns = tuple(check_int("ns", n, 1) for n in ns)
+    if not ns or list(ns) != sorted(set(ns)): raise ValueError(f"ns must be strictly increasing positive ints; got ns={ns!r}")
+    lw = _log_weights(model, x, ns[-1], chunk)                                   # (N, B, S)
+    S = lw.shape[-1]
+    est = [_estimates(lw[:n]) for n in ns]
+    w = torch.softmax(lw.sum(-1), dim=0)                                         # (N, B) normalised joint weights
+    ess = (1.0 / w.square().sum(0)).mean().item() / ns[-1]
+    return LogPxCurve(ns, tuple(e.log_px.mean().item() / S for e in est), tuple(e.per_frame.mean().item() / S for e in est), ess)
+
 
 # %% ../nbs/02_vae.ipynb #c27269e1
 def unit_kl(mu: torch.Tensor, # (..., n) posterior means

@@ -175,3 +175,44 @@ def test_paper_estimator_bias_on_an_exact_case():
     e = log_px_estimates(Exact(), torch.zeros(1), n_samples=2)
     assert math.isclose(e.log_px.item(), 2.0)                                     # logmeanexp(2, 2) = 2
     assert math.isclose(e.paper.item(), 2 * math.log(1 + math.exp(2.0)), rel_tol=1e-6)   # 4.25: each frame its best
+
+
+class _FactorisedGaussian(torch.nn.Module):
+    """S independent frames, z_l ~ N(0, 1), x_l | z_l ~ N(a z_l, s^2): p(x) = prod_l N(x_l; 0, a^2 + s^2) exactly.
+    The proposal is the true posterior widened by `ps`, so the importance weights are not constant."""
+    def __init__(self, a=2.0, s=0.5, ps=2.0): super().__init__(); self.a, self.s, self.ps = a, s, ps
+    def exact(self, x): return torch.distributions.Normal(0., math.sqrt(self.a**2 + self.s**2)).log_prob(x).sum(-1)   # (B,)
+    def log_weights(self, x, n_samples, per_frame=False):
+        v = self.a**2 + self.s**2
+        qm, qs = self.a * x / v, self.ps * math.sqrt(self.s**2 / v)                        # (B, S)
+        z = qm + qs * torch.randn(n_samples, *x.shape, dtype=x.dtype)                      # (N, B, S)
+        N = torch.distributions.Normal
+        lw = N(self.a * z, self.s).log_prob(x) + N(0., 1.).log_prob(z) - N(qm, qs).log_prob(z)   # (N, B, S)
+        return lw if per_frame else lw.sum(-1)
+
+
+def test_both_estimators_weights_average_to_the_true_likelihood():
+    "Unbiased in p: with many samples, the mean joint weight is p(x_1:S) and each frame's mean weight is p(x_l)."
+    torch.manual_seed(0)
+    m = _FactorisedGaussian()
+    x = torch.tensor([[0.3, -1.0, 1.5]], dtype=torch.float64)                             # (B=1, S=3)
+    e = log_px_estimates(m, x, n_samples=200_000, chunk=50_000)
+    exact = m.exact(x)
+    torch.testing.assert_close(e.log_px, exact, rtol=0, atol=0.05)      # joint
+    torch.testing.assert_close(e.per_frame, exact, rtol=0, atol=0.02)   # per frame
+
+
+def test_per_frame_estimate_is_closer_to_the_truth_on_average():
+    "Over many seeds at a small N, the per-frame log-estimate is on average closer to log p(x) than the joint one."
+    m = _FactorisedGaussian()
+    x = torch.randn(1, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2   # (B=1, S=6)
+    exact = m.exact(x).item()
+    err_joint, err_frame = [], []
+    for seed in range(200):
+        torch.manual_seed(seed)
+        e = log_px_estimates(m, x, n_samples=10)
+        err_joint.append(abs(e.log_px.item() - exact)); err_frame.append(abs(e.per_frame.item() - exact))
+    mj, mf = sum(err_joint) / len(err_joint), sum(err_frame) / len(err_frame)
+    assert mf < 0.7 * mj, (mf, mj)
+    # and both stay below the truth on average (Jensen), the joint one further
+    assert mf > 0 and mj > mf

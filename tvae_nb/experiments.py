@@ -28,13 +28,13 @@ from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 # %% auto #0
 __all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'MNIST_TRANSFORMS', 'TABLE1_TRANSFORMS',
            'CAPSULE_RECIPES', 'LONG_FACTOR', 'RUN_SETTINGS', 'EXPERIMENTS', 'CHECKPOINT', 'CHECKPOINT_FORMAT',
-           'EXPLODED', 'TABLE1_ROWS', 'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe',
+           'EXPLODED', 'TABLE1_ROWS', 'SLACK', 'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe',
            'capsule_recipe', 'capsule_config', 'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings',
            'register', 'make_experiment', 'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule',
            'dist_env', 'rank_seed', 'RunResult', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures',
            'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns', 'final_log_px',
-           'default_jobs', 'run_jobs', 'table1']
+           'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
 
 # %% ../nbs/09_experiments.ipynb #664c6e90
 BUDGETS = ("fast", "quick", "long", "paper")          # the one list of budgets: configs, recipes and the command line read it
@@ -934,6 +934,32 @@ def final_log_px(model: nn.Module, # a trained model
             "log_px_joint": c.joint[-1], "log_px_frame": c.per_frame[-1], "log_px_paper": c.per_frame[-1] + math.log(ns[-1]),
             "log_px_rise": rise, "log_px_curve": {"ns": list(ns), "joint": list(c.joint), "per_frame": list(c.per_frame)},
             "ess": c.ess}
+
+SLACK = 0.5      # nats per frame: an estimate that rose more than this from N/10 to N may still be short of log p(x)
+
+class LikelihoodVerdict(NamedTuple):
+    "The likelihood claim judged on Table-1 rows: the best shifting TVAE against the best VAE, each with its tightest valid estimator."
+    tvae: dict          # the shifting-TVAE row with the highest log p(x)
+    vae: dict           # the VAE row with the highest log p(x) (the strongest baseline)
+    gap: float          # tvae log p(x) - vae log p(x), nats per frame
+    verdict: str        # 'TVAE ahead', 'VAE ahead' or 'undecided' (the gap lies inside an estimate's remaining rise)
+    sentence: str       # the verdict in words, with both estimators, N and the rises
+
+def likelihood_verdict(rows: list[dict], # Table-1 rows, as in table1.json
+                      ) -> LikelihoodVerdict:
+    "Does the best shifting TVAE reach a higher log p(x) than the best VAE? No verdict inside an estimate's remaining rise."
+    vae = max((r for r in rows if r["L"] is None), key=lambda r: r["log_px"])
+    tvae = max((r for r in rows if r["shift"] and r["L"] > 1), key=lambda r: r["log_px"])
+    gap = tvae["log_px"] - vae["log_px"]
+    rise = lambda r: r.get("log_px_rise", float("nan"))
+    behind = tvae if gap < 0 else vae                        # the one that would have to climb to change the verdict
+    undecided = not rise(behind) < SLACK and abs(gap) <= rise(behind)
+    verdict = "undecided" if undecided else ("TVAE ahead" if gap > 0 else "VAE ahead")
+    est = lambda r: f"{r['log_px']:.1f} ({r.get('log_px_estimator', 'joint')}, N = {r.get('n_is', '?')}, rise from N/10 {rise(r):.1f})"
+    sentence = (f"{tvae['model']} {est(tvae)} against {vae['model']} {est(vae)}: {gap:+.1f} nats per frame, "
+                + {"TVAE ahead": "the TVAE is ahead", "VAE ahead": "the VAE is ahead",
+                   "undecided": f"inside the {rise(behind):.1f} nats that {behind['model']}'s estimate may still rise: no verdict"}[verdict])
+    return LikelihoodVerdict(tvae, vae, gap, verdict, sentence)
 
 def default_jobs() -> int:
     "How many processes train independent models at once by default: the CPU cores this process may use."

@@ -342,3 +342,18 @@ def test_several_shapes_per_call(check):
     assert check(rec, verbose=False).passed
     shapes = {tuple(s for s in call if isinstance(s, tuple)) for call in rec.calls}
     assert len(shapes) >= 2, shapes
+
+
+def test_checkers_are_immune_to_answers_that_change_their_inputs():
+    "A wrong answer that zeroes its inputs in place must fail; a right one written with in-place ops must pass."
+    from tvae_nb.exercises import check_kl, check_roll_prediction
+    def zeroing_kl(mu, logvar):
+        mu.zero_(); logvar.zero_()
+        return torch.zeros(mu.shape[:-1])                     # wrong, and equal to the KL of the zeroed inputs
+    def inplace_kl(mu, logvar):
+        return 0.5 * (mu.pow_(2) + logvar.exp() - 1 - logvar).sum(-1)
+    assert not check_kl(zeroing_kl, verbose=False).passed
+    assert check_kl(inplace_kl, verbose=False).passed
+    def rolling_in_place(t0, k):
+        out = torch.roll(t0, k, -1); t0.zero_(); return out
+    assert check_roll_prediction(rolling_in_place, verbose=False).passed

@@ -92,9 +92,11 @@ def test_run_writes_outputs(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temp files left behind
 
 
-@pytest.mark.parametrize("optimizer,stop", [("adam", 5), ("sgd", 8)])
-def test_resume_is_bit_exact(tmp_path, optimizer, stop):
-    cfg = tiny(steps=12, optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 1e-4)
+@pytest.mark.parametrize("optimizer,stop,sched", [("adam", 5, {}), ("sgd", 8, {}),
+                                                  ("adam", 7, dict(free_bits_anneal=0.5, kl_warmup_u=10))])
+def test_resume_is_bit_exact(tmp_path, optimizer, stop, sched):
+    "Also with free bits that fall during the run and a warm-up of u of its own: the schedule resumes with the step."
+    cfg = tiny(steps=12, optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 1e-4, **sched)
     full = run_experiment(cfg, tmp_path / "a", progress=False)
     part = run_experiment(cfg, tmp_path / "b", progress=False, stop_after=stop)
     assert not part.finished and part.step == stop
@@ -106,6 +108,21 @@ def test_resume_is_bit_exact(tmp_path, optimizer, stop):
     pa, pb = params(full.model), params(resumed.model)
     assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
     assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
+
+
+def test_runner_trains_what_fit_trains(tmp_path):
+    "One assembly of a run: `run_experiment` and `fit` on the same config give the same weights (scheduled free bits too)."
+    from tvae_nb.experiments import make_sampler
+    from tvae_nb.train import fit
+    cfg = tiny(steps=8, free_bits_anneal=0.5, kl_warmup_u=6)
+    res = run_experiment(cfg, tmp_path / "a", progress=False)
+    model = make_model(cfg.model, seed=cfg.train.seed)
+    fit(model, make_sampler(cfg), cfg.train, progress=False)
+    pa, pb = params(res.model), params(model)
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    plain = make_model(cfg.model, seed=cfg.train.seed)
+    fit(plain, make_sampler(cfg), replace(cfg.train, free_bits_anneal=0.0, kl_warmup_u=None), progress=False)
+    assert not all(torch.equal(pa[k], v) for k, v in params(plain).items())        # the schedule did something
 
 
 # ---------------------------------------------------------------- DDP on two CPU processes

@@ -85,10 +85,12 @@ class _Spy:
             if name and name not in self.called: self.called.append(name)
 
     def wrap(self, fn):
-        "`fn` run under the spy; a function it returns (a schedule) is watched too. Values pass through unchanged."
+        "`fn` run under the spy on copies of its tensor arguments (in-place changes cannot reach the checker's reference); a function it returns (a schedule) is watched too."
         if not callable(fn) or isinstance(fn, (torch.Tensor, type)): return fn
         @functools.wraps(fn)
         def run(*args, **kwargs):
+            copy = lambda a: a.clone() if isinstance(a, torch.Tensor) else a
+            args, kwargs = tuple(map(copy, args)), {k: copy(v) for k, v in kwargs.items()}
             old = sys.getprofile()
             sys.setprofile(self._hook)
             try: out = fn(*args, **kwargs)

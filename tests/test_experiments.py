@@ -317,3 +317,21 @@ def test_reloaded_run_keeps_its_training_time(tmp_path):
     first = run_experiment(cfg, tmp_path / "r", progress=False)
     again = run_experiment(cfg, tmp_path / "r", resume=True, progress=False)
     assert first.history.seconds > 0 and again.history.seconds == pytest.approx(first.history.seconds, rel=0, abs=1e-6)
+
+
+def test_sigint_and_sigterm_checkpoint_the_run(tmp_path):
+    "Ctrl-C (or SIGTERM) during training ends the step, writes a checkpoint and raises KeyboardInterrupt; --resume goes on."
+    import signal, threading
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        cfg = tiny(steps=200_000)                                  # far more than the second it runs
+        out = tmp_path / sig.name
+        timer = threading.Timer(5.0, lambda: os.kill(os.getpid(), sig))   # after the set-up
+        timer.start()
+        with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
+            run_experiment(cfg, out, progress=False)
+        timer.join()
+        assert signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL)   # handlers put back
+        step = load_checkpoint(out / CHECKPOINT, cfg)["step"]
+        assert 0 < step < cfg.train.steps
+        res = run_experiment(cfg, out, progress=False, resume=True, stop_after=step + 3)
+        assert res.step == step + 3

@@ -93,3 +93,73 @@ def test_table1_bad_budget_is_a_clear_error(tmp_path):
     r = subprocess.run(_cli() + ["table1", "--budget", "huge", "--out", str(tmp_path)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "budget" in r.stderr and "huge" in r.stderr
+
+
+# ---------------------------------------------------------------- interrupts: Ctrl-C stops, a dead parent leaves no worker
+def _start_quick_table(out):
+    "`tvae-nb table1 --budget quick` in a session of its own; returns the process once a row has reported progress."
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("TVAE_NB_FAST", None)
+    p = subprocess.Popen(_cli() + ["table1", "--budget", "quick", "--jobs", "2", "--out", str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env, cwd=out.parent, start_new_session=True)
+    lines = []
+    for line in p.stdout:                            # wait until training is under way in a worker
+        lines.append(line)
+        if " step " in line and "of 6500" in line: break
+    assert p.poll() is None, "".join(lines)
+    return p, lines
+
+
+def _descendants(pid: int) -> set[int]:
+    "Every process below `pid` (Linux /proc)."
+    out, todo = set(), [pid]
+    while todo:
+        q = todo.pop()
+        try: kids = Path(f"/proc/{q}/task/{q}/children").read_text().split()
+        except OSError: continue
+        for k in map(int, kids):
+            if k not in out: out.add(k); todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try: stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError: return False
+    return stat.split(")")[-1].split()[0] != "Z"                 # a zombie has finished
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_the_table_and_every_started_row_is_resumable(tmp_path):
+    import signal, time
+    from tvae_nb.experiments import CHECKPOINT, load_checkpoint, table1_experiments
+    out = tmp_path / "t1"
+    p, lines = _start_quick_table(out)
+    t0 = time.time()
+    os.killpg(p.pid, signal.SIGINT)                  # Ctrl-C reaches the whole process group
+    rest = p.communicate(timeout=60)[0]
+    assert time.time() - t0 < 10, f"took {time.time() - t0:.1f} s to stop"
+    assert p.returncode == 130, rest[-2000:]
+    assert "interrupted" in rest and "resumes" in rest
+    started = [c for c in table1_experiments("quick").values() if (out / c.name / "config.json").exists()]
+    assert started
+    for cfg in started:                              # each row that started has a checkpoint of its own config
+        ck = load_checkpoint(out / cfg.name / CHECKPOINT, cfg)
+        assert 0 < ck["step"] < cfg.train.steps
+    assert len(started) <= 2                         # no queued row started after the interrupt
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_killed_table_leaves_no_worker(tmp_path, sig):
+    import signal, time
+    out = tmp_path / "t1"
+    p, _ = _start_quick_table(out)
+    kids = _descendants(p.pid)
+    assert kids, "no worker processes found"
+    os.kill(p.pid, getattr(signal, sig))             # the parent alone, as a time limit or `kill` would
+    p.wait(timeout=60)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(k) for k in kids): time.sleep(0.2)
+    left = [k for k in kids if _alive(k)]
+    for k in left: os.kill(k, signal.SIGKILL)
+    assert not left, f"{len(left)} worker(s) still running 10 s after {sig} to the parent"

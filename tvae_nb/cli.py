@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, get_device
+from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, fast_mode, get_device
 from .data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, check_out_dir
 from .experiments import BUDGETS, TABLE1_TRANSFORMS
 
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     l.set_defaults(func=cmd_list)
     r = sub.add_parser("run", help="run one experiment: metrics.jsonl, figures and a resumable checkpoint in --out")
     r.add_argument("name", help="experiment name (see `tvae-nb list`)")
-    r.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: quick)")
+    r.add_argument("--budget", default=None, help=f"{', '.join(BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
     r.add_argument("--out", default=None, help="output folder (default: runs/NAME-BUDGET)")
     r.add_argument("--resume", action="store_true", help="continue from --out's checkpoint.pt")
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, lines in a file)")
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table")
-    t.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: quick)")
+    t.add_argument("--budget", default=None, help=f"{', '.join(BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
     t.add_argument("--transform", default=None,
                    help=f"{', '.join(TABLE1_TRANSFORMS)} (default: the budget's; paper for --budget paper)")
     t.add_argument("--out", default="runs/table1", help="output folder: one run folder per model, table1.json, "
@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None, # command-line arguments without the pro
     "Entry point of the `tvae-nb` console script."
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None: parser.print_help(); return 0
+    if args.command is None: parser.print_help(sys.stderr); return 2      # a command is required
+    if getattr(args, "budget", "") is None:                                # the notebooks' switch holds here too
+        args.budget = "fast" if fast_mode() else "quick"
+        if fast_mode(): print("[tvae-nb] TVAE_NB_FAST is set: budget fast (pass --budget to choose another)", flush=True)
     try:
         out = getattr(args, "out", None)
         if out is not None: check_out_dir(out, "--out")               # before any data or model is built
@@ -155,10 +158,11 @@ def main(argv: list[str] | None = None, # command-line arguments without the pro
         print(f"tvae-nb {args.command}: error: {e}", file=sys.stderr); return 2
     except FloatingPointError as e:              # NonFiniteLossError
         print(f"tvae-nb {args.command}: error: {e}", file=sys.stderr); return 3
-    except KeyboardInterrupt:
-        print(f"tvae-nb {args.command}: interrupted" + ("; continue with --resume" if args.command == "run" else
-                                                   "; the same command resumes" if args.command == "table1" else ""),
-              file=sys.stderr)
+    except KeyboardInterrupt as e:        # a run stopped by a signal says where its checkpoint is (`run_experiment`)
+        saved = str(e) if "checkpoint saved" in str(e) else ""
+        how = {"run": "continue with --resume" if saved else "nothing was trained yet: run the same command again",
+               "table1": "the same command resumes (finished and checkpointed rows are kept)"}.get(args.command, "")
+        print(f"tvae-nb {args.command}: interrupted{': ' + saved if saved else ''}{'; ' + how if how else ''}", file=sys.stderr)
         return 130
     return 0
 

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/experiments.html.md"""
 
 # %% ../nbs/09_experiments.ipynb #6b7460b2
 from __future__ import annotations
-import functools, hashlib, io, json, math, os, sys, tempfile, time
+import functools, hashlib, io, json, math, os, signal, sys, tempfile, threading, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -18,7 +18,7 @@ from . import __version__
 from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, check_number, get_device
 from .data import (TRANSFORMS, OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences,
                           load_mnist, save_sequence_grid, check_out_dir)
-from .train import (History, TrainConfig, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit,
+from .train import (History, TrainConfig, TrainState, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit,
                            RecipeLoss, kl_warmup, make_optimizer, model_loss, train)
 from .vae import log_px_curve
 from .tvae import TVAEConfig, dataclass_from_dict, make_model
@@ -32,9 +32,9 @@ __all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'M
            'capsule_recipe', 'capsule_config', 'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings',
            'register', 'make_experiment', 'experiment_table', 'make_sampler', 'eval_batch', 'evaluate_model',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'checkpoint_refusal', 'LossModule',
-           'dist_env', 'rank_seed', 'RunResult', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures',
-           'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns', 'final_log_px',
-           'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
+           'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment', 'save_traversal_png',
+           'save_figures', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns',
+           'final_log_px', 'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
 
 # %% ../nbs/09_experiments.ipynb #664c6e90
 BUDGETS = ("fast", "quick", "long", "paper")          # the one list of budgets: configs, recipes and the command line read it
@@ -648,6 +648,24 @@ def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bo
     # metrics.jsonl holds exactly the evaluations up to the checkpoint's step
     (out / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in hist.evals))
 
+class StopOnSignal(Callback):
+    "On SIGINT (Ctrl-C) or SIGTERM, end the run after the step in progress (history.stopped = 'signal'), so it can be checkpointed."
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ):
+        self.hit, self.old = "", {}
+        if threading.current_thread() is not threading.main_thread(): return   # handlers live in the main thread only
+        for sig in (signal.SIGINT, signal.SIGTERM): self.old[sig] = signal.signal(sig, self._handler)
+    def _handler(self, signum, frame): self.hit = signal.Signals(signum).name
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ):
+        if self.hit: state.stop = "signal"
+    def restore(self):
+        "Put back the signal handlers that were there before the run (also after an error)."
+        for sig, h in getattr(self, "old", {}).items(): signal.signal(sig, h)
+        self.old = {}
+    def after_fit(self, state: TrainState, # the loop's shared state
+                 ): self.restore()
+
 class Checkpointer(Callback):
     "Save a checkpoint of the run every `every` steps: every process gives its RNG and sampler state, rank 0 writes."
     def __init__(self, cfg: ExperimentConfig, # the run's config (stored in the checkpoint, checked on resume)
@@ -760,10 +778,17 @@ def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_secon
         loss_fn = RecipeLoss(tc, wrap=lambda m, b, w, opts: m(b.x, w, **opts))
     else: net, loss_fn = model, RecipeLoss(tc)           # free bits (annealed, per capsule) and u's warm-up follow the step
     callbacks.insert(1, loss_fn)
+    stopper = StopOnSignal()                  # one process: Ctrl-C or SIGTERM ends the step, then the run is checkpointed
+    if world == 1: callbacks.append(stopper)
     if end > start:
-        hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks, history=hist,
-                     kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
+        try: hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks,
+                          history=hist, kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
+        finally: stopper.restore()
     step = len(hist.steps)
+    if hist.stopped == "signal":                                 # save what was done, say how to go on, and stop
+        checkpointer.save(hist, step)
+        raise KeyboardInterrupt(f"{cfg.name} stopped by {stopper.hit} after step {step} of {tc.steps}; checkpoint saved in "
+                                f"{out}: resume with --resume (tvae-nb run) or the same command (tvae-nb table1)")
     final_eval = main_rank and step == tc.steps and step > 0 and (not hist.evals or hist.evals[-1]["step"] != step)
     if final_eval:                                               # a finished run always ends with its final evaluation
         entry = {"step": step, **evaluate_run(model)}
@@ -965,9 +990,27 @@ def default_jobs() -> int:
     "How many processes train independent models at once by default: the CPU cores this process may use."
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-def _one_thread():
-    "Initialise a worker process: one torch thread, so that `jobs` workers share the cores without oversubscribing."
+_STOP = None      # in a worker process: the table's stop event (set by the parent when it is interrupted)
+
+def _watch_parent(parent: int):
+    "In a worker: when the parent process is gone (killed, even by SIGKILL), stop like Ctrl-C, and exit for sure soon after."
+    while os.getppid() == parent: time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)                       # a training run checkpoints and stops; anything else ends
+    time.sleep(5); os._exit(1)
+
+def _one_thread(stop=None, parent: int | None = None):
+    "Initialise a worker process: one torch thread (so `jobs` workers share the cores), the stop event, a watch on the parent."
+    global _STOP
     torch.set_num_threads(1)
+    _STOP = stop
+    if parent is not None: threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+def _guarded(fn, *args):
+    "Run `fn(*args)` in a worker unless the table was interrupted before the task started."
+    if _STOP is not None and _STOP.is_set(): raise KeyboardInterrupt("not started: the table was interrupted")
+    return fn(*args)
+
+def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
 def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*args)
              tasks: list[tuple], # the argument tuples, one per call
@@ -987,15 +1030,22 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
         finally: torch.set_num_threads(threads)
         return results
     import concurrent.futures as cf, multiprocessing as mp
-    with cf.ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=mp.get_context("spawn"), initializer=_one_thread) as pool:
-        futures = {pool.submit(fn, *a): i for i, a in enumerate(tasks)}
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    with cf.ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=ctx, initializer=_one_thread,
+                                initargs=(stop, os.getpid())) as pool:
+        futures = {pool.submit(_guarded, fn, *a): i for i, a in enumerate(tasks)}
         try:
             for f in cf.as_completed(futures):
                 i = futures[f]
                 results[i] = f.result()
                 if on_result: on_result(i, results[i])
-        except BaseException:
+        except BaseException:                    # Ctrl-C, SIGTERM or a failed task: no new task starts, running ones stop
+            stop.set()
             for f in futures: f.cancel()
+            for p in list(getattr(pool, "_processes", {}).values()):     # each running run checkpoints after its step
+                try: os.kill(p.pid, signal.SIGINT)
+                except (ProcessLookupError, OSError): pass
             raise
     return results
 
@@ -1029,7 +1079,11 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
                           f"KL z {row['kl_z']:.1f}, KL u {row['kl_u']:.1f}; E_eq_c / null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)} "
                           f"(one sample), {fmt_ratio(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) "
                           f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
-    done = run_jobs(table1_row, tasks, jobs, report)
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None   # SIGTERM stops like Ctrl-C
+    try: done = run_jobs(table1_row, tasks, jobs, report)
+    finally:
+        if main_thread: signal.signal(signal.SIGTERM, old_term)
     by_name = {r["model"]: r for r in done}
     result = {"budget": budget, "transform": exps["VAE"].transform, "seed": seed, "device": str(dev), "jobs": jobs,
               "seconds": round(time.time() - t0, 1), "rows": [by_name[r] for r in rows]}

@@ -129,3 +129,16 @@ def test_wrong_format_gets_a_clear_error(run, tmp_path):
     torch.save(old_style, tmp_path / "bare.pt")
     with pytest.raises(ValueError, match=r"not a tvae-nb experiment checkpoint \(missing \['payload', 'sha256'\]\)"):
         load_checkpoint(tmp_path / "bare.pt")
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    "Only orphans of dead writers are removed: a save never deletes another live process's file mid-save."
+    import subprocess, sys
+    from tvae_nb.experiments import _orphans
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        mine = tmp_path / f".{CHECKPOINT}.tmp-{live.pid}"; mine.write_bytes(b"being written")
+        dead = tmp_path / f".{CHECKPOINT}.tmp-424242"; dead.write_bytes(b"left by a crash")
+        assert _orphans(tmp_path / CHECKPOINT) == [dead]
+    finally: live.kill(); live.wait()
+    assert mine in _orphans(tmp_path / CHECKPOINT)                  # once its writer is gone, it is an orphan

@@ -181,3 +181,29 @@ def test_count(capsys):
     n = len(LIBRARY) + 1 + len(CLI_VALUE) + 1 + len(CLI_PARSE)
     with capsys.disabled(): print(f"\n[test_inputs] {n} bad inputs, each with a one-line error that names it")
     assert n >= 50
+
+
+@pytest.mark.parametrize("env,msg", [
+    (dict(WORLD_SIZE="2", RANK="3"), "RANK=3"), (dict(WORLD_SIZE="0"), "WORLD_SIZE=0"),
+    (dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="5"), "LOCAL_RANK=5"), (dict(WORLD_SIZE="two"), "must be integers"),
+])
+def test_distributed_settings_are_cross_checked(monkeypatch, env, msg):
+    from tvae_nb.experiments import dist_env
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"): monkeypatch.delenv(k, raising=False)
+    for k, v in env.items(): monkeypatch.setenv(k, v)
+    with pytest.raises(ValueError, match=msg): dist_env()
+
+
+@pytest.mark.parametrize("value", ["abc", "ture", "2"])
+def test_a_misspelt_fast_switch_is_refused(monkeypatch, value):
+    from tvae_nb.core import fast_mode
+    monkeypatch.setenv("TVAE_NB_FAST", value)
+    with pytest.raises(ValueError, match=f"TVAE_NB_FAST='{value}' is not understood"): fast_mode()
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "", ".hidden", "-rf", "x\\y", "name with space"])
+def test_experiment_names_cannot_leave_their_folder(name):
+    from tvae_nb.experiments import ExperimentConfig, make_experiment
+    d = make_experiment("table1-vae", "fast").to_dict()
+    with pytest.raises(ValueError, match="ExperimentConfig.name="):
+        ExperimentConfig.from_dict({**d, "name": name})

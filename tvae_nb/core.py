@@ -16,9 +16,15 @@ __all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'g
            'check_bool', 'check_choice']
 
 # %% ../nbs/00_core.ipynb #d87de958
+_ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
 def fast_mode() -> bool:
-    "True when the environment variable `TVAE_NB_FAST` is set to a true value (1, true, yes)."
-    return os.environ.get("TVAE_NB_FAST", "").strip().lower() in ("1", "true", "yes", "on")
+    "True when the environment variable `TVAE_NB_FAST` is set to a true value (1, true, yes, on); any other spelling but an off one is refused."
+    v = os.environ.get("TVAE_NB_FAST", "").strip().lower()
+    if v not in _ON + _OFF:
+        raise ValueError(f"TVAE_NB_FAST={os.environ['TVAE_NB_FAST']!r} is not understood: expected one of "
+                         f"{', '.join(repr(s) for s in _ON)} (fast) or {', '.join(repr(s) for s in _OFF[1:])} or unset (student mode)")
+    return v in _ON
 
 # %% ../nbs/00_core.ipynb #d37fd190
 def pick(student, # the value for student mode (real results in minutes)

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/experiments.html.md"""
 
 # %% ../nbs/09_experiments.ipynb #6b7460b2
 from __future__ import annotations
-import functools, hashlib, io, json, math, os, signal, sys, tempfile, threading, time
+import functools, hashlib, io, json, math, os, re, signal, sys, tempfile, threading, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -68,7 +68,8 @@ class ExperimentConfig:
         if isinstance(self.train, dict): self.train = dataclass_from_dict(TrainConfig, self.train)
         def bad(name, expected):
             raise ValueError(f"ExperimentConfig.{name}={getattr(self, name)!r} is invalid: expected {expected}")
-        if not isinstance(self.name, str) or not self.name: bad("name", "a non-empty string")
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name):
+            bad("name", "a name of letters, digits, '_', '.' and '-' (no path separators), not starting with '.' or '-'")
         check_choice("ExperimentConfig.budget", self.budget, BUDGETS)
         if not isinstance(self.model, TVAEConfig): bad("model", "a TVAEConfig")
         if not isinstance(self.train, TrainConfig): bad("train", "a TrainConfig")
@@ -460,9 +461,20 @@ def _fsync_dir(folder: Path):
     except OSError: pass
     finally: os.close(fd)
 
+def _pid_alive(pid: int) -> bool:
+    "Whether a process with this pid exists (POSIX; elsewhere assume it does)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
+
 def _orphans(path: Path) -> list[Path]:
-    "Temporary files `.NAME.tmp-PID` that a crash between writing and renaming a checkpoint at `path` left behind."
-    return sorted(Path(path).parent.glob(f".{Path(path).name}.tmp-*"))
+    "Temporary files `.NAME.tmp-PID` that a crash between writing and renaming a checkpoint at `path` left behind: only those of dead writers, never another live writer's file mid-save."
+    out = []
+    for p in sorted(Path(path).parent.glob(f".{Path(path).name}.tmp-*")):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not (pid.isdigit() and (int(pid) == os.getpid() or _pid_alive(int(pid)))): out.append(p)
+    return out
 
 def save_checkpoint(path, # the checkpoint file
                     cfg: ExperimentConfig, # the run's config
@@ -568,6 +580,9 @@ def dist_env() -> tuple[int, int, int]:
     try:
         ws, rank, local = (int(os.environ.get(k, d)) for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)))
     except ValueError: raise ValueError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun)") from None
+    if ws < 1 or not 0 <= rank < ws or not 0 <= local < ws:
+        raise ValueError(f"WORLD_SIZE={ws}, RANK={rank}, LOCAL_RANK={local} are inconsistent: expected WORLD_SIZE >= 1 "
+                         f"and 0 <= RANK, LOCAL_RANK < WORLD_SIZE (torchrun sets all three)")
     return rank, local, ws
 
 def rank_seed(seed: int, # the run's seed
@@ -1087,7 +1102,7 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
     by_name = {r["model"]: r for r in done}
     result = {"budget": budget, "transform": exps["VAE"].transform, "seed": seed, "device": str(dev), "jobs": jobs,
               "seconds": round(time.time() - t0, 1), "rows": [by_name[r] for r in rows]}
-    tmp_file = folder / "table1.json.tmp"
+    tmp_file = folder / f".table1.json.tmp-{os.getpid()}"             # a name of its own: concurrent writers never collide
     tmp_file.write_text(json.dumps(result, indent=1)); tmp_file.replace(folder / "table1.json")
     if verbose: print(format_table1(result["rows"]))
     if keep_models:                                              # in memory only, not in the JSON

@@ -19,7 +19,7 @@ from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, check_number, ge
 from .data import (TRANSFORMS, OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences,
                           load_mnist, save_sequence_grid, check_out_dir)
 from .train import (History, TrainConfig, TrainState, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit,
-                           RecipeLoss, kl_warmup, make_optimizer, model_loss, train)
+                           RecipeLoss, kl_warmup, make_optimizer, train)
 from .vae import log_px_curve
 from .tvae import TVAEConfig, dataclass_from_dict, make_model
 from .metrics import capsules, evaluate, evaluate_floor, roll_predictions

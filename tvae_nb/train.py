@@ -326,8 +326,7 @@ def fit(model: torch.nn.Module, # moved to `device`, then trained
        ) -> History:
     "Train `model` on `sampler`'s batches with the settings of `cfg`; returns the `History`."
     opt = make_optimizer(model.to(get_device(device)).parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
-    if loss_fn is model_loss and cfg.scheduled: loss_fn = RecipeLoss(cfg)
-    elif loss_fn is model_loss and cfg.loss_options(): loss_fn = functools.partial(model_loss, **cfg.loss_options())
+    if loss_fn is model_loss: loss_fn = RecipeLoss(cfg)       # the config's free bits, as they stand at each step
     cbs = [NonFiniteGuard(), *([loss_fn] if isinstance(loss_fn, RecipeLoss) else []), *callbacks,
            *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []), *([Progress()] if progress else [])]
     return train(model, sampler, loss_fn, steps=cfg.steps, optimizer=opt, seed=cfg.seed,

@@ -335,3 +335,20 @@ def test_sigint_and_sigterm_checkpoint_the_run(tmp_path):
         assert 0 < step < cfg.train.steps
         res = run_experiment(cfg, out, progress=False, resume=True, stop_after=step + 3)
         assert res.step == step + 3
+
+
+def test_a_signal_during_set_up_still_leaves_a_resumable_run(tmp_path, monkeypatch):
+    "Ctrl-C that arrives after config.json is written but before the first step: a step-0 checkpoint, and --resume trains."
+    import signal
+    import tvae_nb.experiments as ex
+    cfg = tiny(steps=50)
+    real = ex._open_run_folder
+    def open_then_interrupt(*a, **k):                       # the signal lands right after the folder is opened
+        real(*a, **k); os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(ex, "_open_run_folder", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt, match="after step 0 of 50; checkpoint saved"):
+        run_experiment(cfg, tmp_path, progress=False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # handler put back
+    assert load_checkpoint(tmp_path / CHECKPOINT, cfg)["step"] == 0
+    monkeypatch.setattr(ex, "_open_run_folder", real)
+    assert run_experiment(cfg, tmp_path, progress=False, resume=True, stop_after=3).step == 3

@@ -665,11 +665,13 @@ def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bo
 
 class StopOnSignal(Callback):
     "On SIGINT (Ctrl-C) or SIGTERM, end the run after the step in progress (history.stopped = 'signal'), so it can be checkpointed."
-    def before_fit(self, state: TrainState, # the loop's shared state
-                  ):
-        self.hit, self.old = "", {}
-        if threading.current_thread() is not threading.main_thread(): return   # handlers live in the main thread only
+    def __init__(self): self.hit, self.old = "", {}
+    def install(self):
+        "Catch SIGINT and SIGTERM from now on (the main thread only; `before_fit` does it if nobody did): a signal that comes while the run is set up is kept."
+        if self.old or threading.current_thread() is not threading.main_thread(): return
         for sig in (signal.SIGINT, signal.SIGTERM): self.old[sig] = signal.signal(sig, self._handler)
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ): self.install()
     def _handler(self, signum, frame): self.hit = signal.Signals(signum).name
     def after_step(self, state: TrainState, # the loop's shared state
                   ):
@@ -765,6 +767,12 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
 
 def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds) -> RunResult:
     "The body of `run_experiment` once the folder, the checkpoint and the process group are settled."
+    stopper = StopOnSignal()                  # one process: Ctrl-C or SIGTERM ends the step, then the run is checkpointed
+    if world == 1: stopper.install()          # from the start: a signal during set-up still leaves a resumable folder
+    try: return _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper)
+    finally: stopper.restore()
+
+def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper) -> RunResult:
     main_rank, tc = rank == 0, cfg.train
     model = make_model(cfg.model, seed=tc.seed).to(dev)
     sampler = make_sampler(cfg, dev, rank, verbose=main_rank)
@@ -793,12 +801,11 @@ def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_secon
         loss_fn = RecipeLoss(tc, wrap=lambda m, b, w, opts: m(b.x, w, **opts))
     else: net, loss_fn = model, RecipeLoss(tc)           # free bits (annealed, per capsule) and u's warm-up follow the step
     callbacks.insert(1, loss_fn)
-    stopper = StopOnSignal()                  # one process: Ctrl-C or SIGTERM ends the step, then the run is checkpointed
     if world == 1: callbacks.append(stopper)
-    if end > start:
-        try: hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks,
-                          history=hist, kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
-        finally: stopper.restore()
+    if stopper.hit: hist.stopped = "signal"                      # stopped while setting up: checkpoint what there is
+    elif end > start:
+        hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks,
+                     history=hist, kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
     step = len(hist.steps)
     if hist.stopped == "signal":                                 # save what was done, say how to go on, and stop
         checkpointer.save(hist, step)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tvae_nb.experiments import (CHECKPOINT, CHECKPOINT_FORMAT, _envelope, load_checkpoint, make_experiment,
-                                 run_experiment, save_checkpoint)
+from tvae_nb.recipes import make_experiment
+from tvae_nb.checkpoint import CHECKPOINT, CHECKPOINT_FORMAT, _envelope, load_checkpoint, save_checkpoint
+from tvae_nb.runner import run_experiment
 
 torch.set_num_threads(1)
 
@@ -134,7 +135,7 @@ def test_wrong_format_gets_a_clear_error(run, tmp_path):
 def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
     "Only orphans of dead writers are removed: a save never deletes another live process's file mid-save."
     import subprocess, sys
-    from tvae_nb.experiments import _orphans
+    from tvae_nb.checkpoint import _orphans
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         mine = tmp_path / f".{CHECKPOINT}.tmp-{live.pid}"; mine.write_bytes(b"being written")

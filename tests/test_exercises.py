@@ -16,7 +16,7 @@ from tvae_nb.vae import gaussian_kl, log_mean_exp
 from tvae_nb.train import kl_warmup
 from tvae_nb.data import transform_params
 from tvae_nb.dsprites import capsule_offsets, pearson
-from tvae_nb.experiments import rng_state, set_rng_state
+from tvae_nb.checkpoint import rng_state, set_rng_state
 
 # ---- reference solutions (the same as in solutions/*.ipynb; none calls a watched library function) ------------------
 def translation(images, S):

@@ -1,4 +1,4 @@
-"""Independent tests of tvae_nb.experiments: registry, outputs, bit-exact resume, DDP on 2 CPU processes, errors."""
+"""Independent tests of tvae_nb.recipes, tvae_nb.checkpoint and tvae_nb.runner: registry, outputs, bit-exact resume, DDP on 2 CPU processes, errors."""
 import json, os, shutil, subprocess, sys, textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -9,9 +9,10 @@ import torch
 from tvae_nb import __version__
 from tvae_nb.cli import main
 from tvae_nb.data import SequenceSampler, load_mnist
-from tvae_nb.experiments import (BUDGETS, CHECKPOINT, EXPERIMENTS, ExperimentConfig, load_checkpoint, make_experiment,
-                                 rank_seed, run_experiment, save_checkpoint)
-from tvae_nb.experiments import _envelope
+from tvae_nb.recipes import BUDGETS, EXPERIMENTS, ExperimentConfig, make_experiment
+from tvae_nb.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from tvae_nb.runner import rank_seed, run_experiment
+from tvae_nb.checkpoint import _envelope
 from tvae_nb.train import TrainConfig, kl_warmup, make_optimizer
 from tvae_nb.tvae import TVAEConfig, make_model
 
@@ -52,7 +53,7 @@ def test_paper_settings():
 
 
 def test_long_budget_is_quick_trained_longer():
-    from tvae_nb.experiments import LONG_FACTOR
+    from tvae_nb.recipes import LONG_FACTOR
     for name in EXPERIMENTS:
         q, l = make_experiment(name, "quick"), make_experiment(name, "long")
         assert l.train == replace(q.train, steps=LONG_FACTOR * q.train.steps), name
@@ -112,7 +113,7 @@ def test_resume_is_bit_exact(tmp_path, optimizer, stop, sched):
 
 def test_runner_trains_what_fit_trains(tmp_path):
     "One assembly of a run: `run_experiment` and `fit` on the same config give the same weights (scheduled free bits too)."
-    from tvae_nb.experiments import make_sampler
+    from tvae_nb.runner import make_sampler
     from tvae_nb.train import fit
     cfg = tiny(steps=8, free_bits_anneal=0.5, kl_warmup_u=6)
     res = run_experiment(cfg, tmp_path / "a", progress=False)
@@ -131,7 +132,7 @@ DDP_SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
     from test_experiments import tiny
-    from tvae_nb.experiments import run_experiment
+    from tvae_nb.runner import run_experiment
     cfg = tiny(steps=5)
     res = run_experiment(cfg, {out!r}, device="cpu", progress=False)
     torch.save(res.model.state_dict(), os.path.join({out!r}, f"params-rank{{os.environ['RANK']}}.pt"))
@@ -340,7 +341,7 @@ def test_sigint_and_sigterm_checkpoint_the_run(tmp_path):
 def test_a_signal_during_set_up_still_leaves_a_resumable_run(tmp_path, monkeypatch):
     "Ctrl-C that arrives after config.json is written but before the first step: a step-0 checkpoint, and --resume trains."
     import signal
-    import tvae_nb.experiments as ex
+    import tvae_nb.runner as ex
     cfg = tiny(steps=50)
     real = ex._open_run_folder
     def open_then_interrupt(*a, **k):                       # the signal lands right after the folder is opened

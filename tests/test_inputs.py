@@ -12,7 +12,7 @@ import torch
 from tvae_nb.cli import main
 from tvae_nb.data import load_mnist, make_sequences, perspective_warp, transform_params
 from tvae_nb.dsprites import FACTORS, SEQ_FACTORS, capcorr_by_factor
-from tvae_nb.experiments import ExperimentConfig, make_experiment
+from tvae_nb.recipes import ExperimentConfig, make_experiment
 from tvae_nb.topography import CapsuleTopography
 from tvae_nb.train import TimeLimit, TrainConfig, train
 from tvae_nb.tvae import TVAEConfig, make_model
@@ -188,7 +188,7 @@ def test_count(capsys):
     (dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="5"), "LOCAL_RANK=5"), (dict(WORLD_SIZE="two"), "must be integers"),
 ])
 def test_distributed_settings_are_cross_checked(monkeypatch, env, msg):
-    from tvae_nb.experiments import dist_env
+    from tvae_nb.runner import dist_env
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"): monkeypatch.delenv(k, raising=False)
     for k, v in env.items(): monkeypatch.setenv(k, v)
     with pytest.raises(ValueError, match=msg): dist_env()
@@ -203,7 +203,7 @@ def test_a_misspelt_fast_switch_is_refused(monkeypatch, value):
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", "..", "", ".hidden", "-rf", "x\\y", "name with space"])
 def test_experiment_names_cannot_leave_their_folder(name):
-    from tvae_nb.experiments import ExperimentConfig, make_experiment
+    from tvae_nb.recipes import ExperimentConfig, make_experiment
     d = make_experiment("table1-vae", "fast").to_dict()
     with pytest.raises(ValueError, match="ExperimentConfig.name="):
         ExperimentConfig.from_dict({**d, "name": name})

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from tvae_nb.experiments import table1_setup
+from tvae_nb.table1 import table1_setup
 from tvae_nb.metrics import (capsules, equivariance_error, evaluate, evaluate_floor, invariance_error, roll_predictions,
                              roll_traversal)
 from tvae_nb.tvae import TVAEConfig, make_model

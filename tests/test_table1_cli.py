@@ -75,7 +75,8 @@ def test_table1_fast_end_to_end(default_run):
 
 def test_jobs_1_and_an_interrupted_table_give_the_same_numbers(default_run, tmp_path):
     "One process, with one model interrupted half way and resumed by the same command: bit-identical rows."
-    from tvae_nb.experiments import run_experiment, table1_experiments
+    from tvae_nb.runner import run_experiment
+    from tvae_nb.table1 import table1_experiments
     _, _, parallel = default_run
     out = tmp_path / "one"
     cfg = table1_experiments("fast")["TVAE partial L"]
@@ -131,7 +132,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_ctrl_c_stops_the_table_and_every_started_row_is_resumable(tmp_path):
     import signal, time
-    from tvae_nb.experiments import CHECKPOINT, load_checkpoint, table1_experiments
+    from tvae_nb.checkpoint import CHECKPOINT, load_checkpoint
+    from tvae_nb.table1 import table1_experiments
     out = tmp_path / "t1"
     p, lines = _start_quick_table(out)
     t0 = time.time()

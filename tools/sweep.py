@@ -63,7 +63,8 @@ def is_validation(name: str) -> bool: return name.startswith("val ")
 
 def build(name: str):
     "The model config and training config of candidate `name`."
-    from tvae_nb.experiments import capsule_config, table1_setup
+    from tvae_nb.recipes import capsule_config
+    from tvae_nb.table1 import table1_setup
     base, mover, tover = CANDIDATES[name]
     if base == "vae": cfg = capsule_config("quick", model="vae")
     elif base.startswith("bubble"): cfg = capsule_config("quick", "full" if base == "bubble-full" else "bubble", shift=False)
@@ -74,7 +75,7 @@ def build(name: str):
     before = replace(table1_setup("quick")["train"], free_bits=0.0, free_bits_u=None)
     tcfg = replace(before, **tover)
     if name.endswith("@long"):                                  # the long budget: the quick recipe with 4x the steps
-        from tvae_nb.experiments import LONG_FACTOR
+        from tvae_nb.recipes import LONG_FACTOR
         tcfg = replace(tcfg, steps=LONG_FACTOR * tcfg.steps)
     return cfg, tcfg
 
@@ -84,7 +85,7 @@ def run_one(name: str) -> dict:
     import torch
     torch.set_num_threads(1)
     from tvae_nb.data import SequenceSampler, eval_sequences, load_mnist
-    from tvae_nb.experiments import capsule_recipe
+    from tvae_nb.recipes import capsule_recipe
     from tvae_nb.metrics import evaluate
     from tvae_nb.train import fit
     from tvae_nb.tvae import make_model

@@ -14,7 +14,7 @@ import torch
 from . import __version__
 from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, fast_mode, get_device
 from .data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, check_out_dir
-from .experiments import BUDGETS, TABLE1_TRANSFORMS
+from .recipes import BUDGETS, TABLE1_TRANSFORMS
 
 # %% auto #0
 __all__ = ['cmd_data', 'cmd_list', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
@@ -46,7 +46,7 @@ def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed,
 def cmd_list(args, # the parsed `tvae-nb list` arguments (none are read)
             ) -> list[str]:
     "Print every registered experiment with a one-line description and the budgets it has."
-    from tvae_nb.experiments import EXPERIMENTS, make_experiment
+    from tvae_nb.recipes import EXPERIMENTS, make_experiment
     width = max(map(len, EXPERIMENTS))
     lines = [f"{name:<{width}}  {make_experiment(name, 'fast').description}" for name in EXPERIMENTS]
     print(f"experiments (budgets: {', '.join(BUDGETS)}; run one with: tvae-nb run NAME --budget BUDGET)")
@@ -55,8 +55,9 @@ def cmd_list(args, # the parsed `tvae-nb list` arguments (none are read)
 
 def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, steps, lr, out, device, ...)
            ):
-    "Run one registered experiment (see `tvae_nb.experiments.run_experiment`)."
-    from tvae_nb.experiments import make_experiment, run_experiment
+    "Run one registered experiment (see `tvae_nb.runner.run_experiment`)."
+    from tvae_nb.recipes import make_experiment
+    from tvae_nb.runner import run_experiment
     cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps, lr=args.lr, grad_clip=args.grad_clip)
     return run_experiment(cfg, args.out or f"runs/{cfg.name}-{cfg.budget}", device=args.device, resume=args.resume,
                           progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds)
@@ -64,7 +65,7 @@ def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, step
 def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform, out, device, seed, jobs, ...)
               ):
     "Table 1 at a budget: the registered Table-1 experiments, each run (or resumed) in its own folder, `--jobs` at a time."
-    from tvae_nb.experiments import table1
+    from tvae_nb.table1 import table1
     check_choice("--budget", args.budget, BUDGETS)
     if args.transform is not None: check_choice("--transform", args.transform, TABLE1_TRANSFORMS)
     return table1(args.budget, args.transform, args.out, device=args.device, seed=args.seed, jobs=args.jobs,

@@ -21,7 +21,7 @@ from .topography import student_t_cdf, capsule_energy, TorusTopography, CapsuleT
 from .tvae import TVAE, neighbour_agreement
 from .metrics import equivariance_error, invariance_error
 from .dsprites import capsule_offsets, capcorr, pearson
-from .experiments import rng_state, set_rng_state, save_checkpoint
+from .checkpoint import rng_state, set_rng_state, save_checkpoint
 
 # %% auto #0
 __all__ = ['CHECKERS', 'CheckResult', 'checker', 'check_clockwise_theta', 'check_composed_phase', 'check_translation', 'check_kl',
@@ -701,5 +701,5 @@ CHECKERS = {
     "06_equivariant_capsules": [check_roll_prediction, check_flat_capsules, check_equivariance_error],
     "07_complex_transforms": [check_homography_points, check_cycle_angles],
     "08_dsprites": [check_capsule_offset, check_pearson],
-    "09_experiments": [check_atomic_save, check_rng_roundtrip],
+    "09b_checkpoint": [check_atomic_save, check_rng_roundtrip],
 }

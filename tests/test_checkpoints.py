@@ -11,14 +11,15 @@ from tvae_nb.recipes import make_experiment
 from tvae_nb.checkpoint import CHECKPOINT, CHECKPOINT_FORMAT, _envelope, load_checkpoint, save_checkpoint
 from tvae_nb.runner import run_experiment
 
+from conftest import tiny_experiment
+
 torch.set_num_threads(1)
 
 
 def tiny(steps=6, every=3, **train):
-    cfg = make_experiment("table1-tvae-partial", "fast")
-    m = replace(cfg.model, n_caps=2, cap_dim=4, seq_len=4, L=3, hidden=(16, 16))
-    return replace(cfg, model=m, seq_len=4, n_eval=4, n_is=2, eval_every=every, checkpoint_every=every,
-                   train=replace(cfg.train, steps=steps, kl_warmup=0, **train))
+    "A run of a few steps, checkpointed every 3."
+    return tiny_experiment(steps=steps, every=every, n_caps=2, cap_dim=4, seq_len=4, L=3, hidden=(16, 16), n_eval=4,
+                           **{"kl_warmup": 0, **train})
 
 
 @pytest.fixture(scope="module")

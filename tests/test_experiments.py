@@ -16,16 +16,13 @@ from tvae_nb.checkpoint import _envelope
 from tvae_nb.train import TrainConfig, kl_warmup, make_optimizer
 from tvae_nb.tvae import TVAEConfig, make_model
 
+from conftest import tiny_experiment
+
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny(name="table1-tvae-partial", steps=12, **train):
-    "A registry config shrunk to a few seconds of CPU."
-    cfg = make_experiment(name, "fast")
-    m = replace(cfg.model, n_caps=4, cap_dim=6, seq_len=6, L=min(cfg.model.L, 3), hidden=(32, 32))
-    return replace(cfg, model=m, seq_len=6, n_eval=8, n_is=2, eval_every=4, checkpoint_every=4,
-                   train=replace(cfg.train, steps=steps, **{"kl_warmup": 6, **train}))
+tiny = tiny_experiment          # a registry config shrunk to a few seconds of CPU (conftest.py)
 
 
 def params(model):
@@ -139,6 +136,7 @@ DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists(): pytest.skip("torchrun not installed next to this python")
@@ -320,6 +318,7 @@ def test_reloaded_run_keeps_its_training_time(tmp_path):
     assert first.history.seconds > 0 and again.history.seconds == pytest.approx(first.history.seconds, rel=0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_sigint_and_sigterm_checkpoint_the_run(tmp_path):
     "Ctrl-C (or SIGTERM) during training ends the step, writes a checkpoint and raises KeyboardInterrupt; --resume goes on."
     import signal, threading
@@ -353,3 +352,34 @@ def test_a_signal_during_set_up_still_leaves_a_resumable_run(tmp_path, monkeypat
     assert load_checkpoint(tmp_path / CHECKPOINT, cfg)["step"] == 0
     monkeypatch.setattr(ex, "_open_run_folder", real)
     assert run_experiment(cfg, tmp_path, progress=False, resume=True, stop_after=3).step == 3
+
+
+def test_an_evaluation_that_draws_noise_does_not_move_the_training_stream():
+    "EvalEvery runs its function inside `evaluating`: a run evaluated every step trains exactly as one never evaluated."
+    from tvae_nb.train import EvalEvery, NonFiniteGuard, model_loss, train
+    from tvae_nb.data import SequenceSampler, load_mnist
+    cfg = tiny(steps=6)
+    x, y = load_mnist("train")
+    def run(callbacks):
+        model = make_model(cfg.model, seed=0)
+        sampler = SequenceSampler(x[:64], y[:64], "rotation", cfg.seq_len, batch_size=4, seed=0)
+        return train(model, sampler, model_loss, steps=6, seed=0, callbacks=[NonFiniteGuard(), *callbacks]).values["loss"]
+    noisy = EvalEvery(lambda m: {"draw": torch.randn(1000).sum().item()}, 1)     # an evaluation that consumes noise
+    assert run([noisy]) == run([])
+
+
+def test_a_second_ctrl_c_while_the_run_stops_cannot_cut_the_checkpoint(tmp_path, monkeypatch):
+    "Ctrl-C reaches a table's worker twice (the terminal's, then the table's): the second, as `train` returns, still finds the handler."
+    import signal
+    import tvae_nb.runner as ex
+    cfg, real = tiny(steps=50), ex.train
+    def train_then_signal(*a, **k):
+        os.kill(os.getpid(), signal.SIGINT)                  # the first: the run stops after its next step
+        h = real(*a, **k)
+        os.kill(os.getpid(), signal.SIGINT)                  # the second: while the run is about to save
+        return h
+    monkeypatch.setattr(ex, "train", train_then_signal)
+    with pytest.raises(KeyboardInterrupt, match="after step 1 of 50; checkpoint saved"):
+        run_experiment(cfg, tmp_path, progress=False)
+    assert load_checkpoint(tmp_path / CHECKPOINT, cfg)["step"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow       # every notebook, top to bottom
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "site" / "ci"
 NOTEBOOKS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith("_"))

@@ -13,6 +13,8 @@ The thresholds sit between what the trained and the untrained (or VAE) models re
 seeds 0 and 1 (see the numbers in each test's comments). Seed 0 is tested.
 """
 import pytest
+
+pytestmark = pytest.mark.slow       # trains small models to check a claim
 import torch
 from dataclasses import replace
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow       # every solution notebook, top to bottom
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 _spec = importlib.util.spec_from_file_location("render_pages", ROOT / "tools" / "render_pages.py")

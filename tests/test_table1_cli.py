@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow       # tables in subprocesses: 10 to 25 s each
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = {"train_seconds"}                      # wall-clock: the only row values that may differ between runs
 
@@ -145,6 +147,8 @@ def test_ctrl_c_stops_the_table_and_every_started_row_is_resumable(tmp_path):
     started = [c for c in table1_experiments("quick").values() if (out / c.name / "config.json").exists()]
     assert started
     for cfg in started:                              # each row that started has a checkpoint of its own config
+        assert (out / cfg.name / CHECKPOINT).is_file(), (f"{cfg.name} started but has no checkpoint (folder: {sorted(q.name for q in (out / cfg.name).iterdir())}):\n"
+                                                         + "".join(lines) + rest[-3000:])
         ck = load_checkpoint(out / cfg.name / CHECKPOINT, cfg)
         assert 0 < ck["step"] < cfg.train.steps
     assert len(started) <= 2                         # no queued row started after the interrupt

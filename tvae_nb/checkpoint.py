@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .core import get_device
+from .core import evaluating, get_device
 from .train import History
 from .recipes import ExperimentConfig
 
@@ -175,10 +175,7 @@ def checkpoint_refusal(model: nn.Module, # the model about to be saved
     "Why the state of `model` must not be checkpointed ('' if it may): non-finite weights, or a held-out loss on `x` that is non-finite or exploded."
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: return f"non-finite weights in {', '.join(bad[:3])}"
-    devs = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devs):
-        torch.manual_seed(seed)
-        loss = model.loss(x).loss.item()
+    with evaluating(model, seed): loss = model.loss(x).loss.item()
     if not math.isfinite(loss): return f"the held-out loss of these weights is {loss}"
     if first_loss is not None and math.isfinite(first_loss) and loss > EXPLODED * abs(first_loss):
         return f"the held-out loss of these weights is {loss:.4g}, more than {EXPLODED:g} x the first training loss {first_loss:.4g}"

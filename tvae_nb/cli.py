@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #1151157a
 from __future__ import annotations
-import argparse, math, sys
+import argparse, json, math, sys
 from pathlib import Path
 
 import torch
@@ -17,7 +17,7 @@ from .data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, ch
 from .recipes import BUDGETS, TABLE1_TRANSFORMS
 
 # %% auto #0
-__all__ = ['cmd_data', 'cmd_list', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
+__all__ = ['cmd_data', 'cmd_list', 'cmd_show', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #a1aa82de
 def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed, source, device)
@@ -52,6 +52,15 @@ def cmd_list(args, # the parsed `tvae-nb list` arguments (none are read)
     print(f"experiments (budgets: {', '.join(BUDGETS)}; run one with: tvae-nb run NAME --budget BUDGET)")
     for l in lines: print("  " + l)
     return lines
+
+def cmd_show(args, # the parsed `tvae-nb show` arguments (name, budget and the overrides of `run`)
+            ) -> dict:
+    "Print the complete config of one registered experiment at a budget, as JSON: exactly what `tvae-nb run` would train."
+    from tvae_nb.recipes import make_experiment
+    cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps, lr=args.lr, grad_clip=args.grad_clip)
+    d = cfg.to_dict()
+    print(json.dumps(d, indent=2))
+    return d
 
 def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, steps, lr, out, device, ...)
            ):
@@ -110,20 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
     l = sub.add_parser("list", help="list the registered experiments")
     l.set_defaults(func=cmd_list)
+    s = sub.add_parser("show", help="print the complete config of one experiment at a budget (what `run` trains)")
     r = sub.add_parser("run", help="run one experiment: metrics.jsonl, figures and a resumable checkpoint in --out")
-    r.add_argument("name", help="experiment name (see `tvae-nb list`)")
-    r.add_argument("--budget", default=None, help=f"{', '.join(BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
+    for q in (s, r):                                         # `show` takes the same experiment arguments as `run`
+        q.add_argument("name", help="experiment name (see `tvae-nb list`)")
+        q.add_argument("--budget", default=None, help=f"{', '.join(BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
+        q.add_argument("--seed", type=_int_arg("seed", 0, MAX_SEED), default=None, help="training seed (default: the experiment's)")
+        q.add_argument("--steps", type=_int_arg("steps", 0, MAX_STEPS), default=None, help="override the budget's step count")
+        q.add_argument("--lr", type=_positive_arg("lr"), default=None, help="learning rate (default: the budget's)")
+        q.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None,
+                       help="clip the gradient norm to this value (default: the budget's, usually none)")
+    s.set_defaults(func=cmd_show)
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
     r.add_argument("--out", default=None, help="output folder (default: runs/NAME-BUDGET)")
     r.add_argument("--resume", action="store_true", help="continue from --out's checkpoint.pt")
     r.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a run")
-    r.add_argument("--seed", type=_int_arg("seed", 0, MAX_SEED), default=None, help="training seed (default: the experiment's)")
-    r.add_argument("--steps", type=_int_arg("steps", 0, MAX_STEPS), default=None, help="override the budget's step count")
     r.add_argument("--max-seconds", type=_positive_arg("max-seconds"), default=None,
                    help="stop after this many seconds (resume later)")
-    r.add_argument("--lr", type=_positive_arg("lr"), default=None, help="learning rate (default: the budget's)")
-    r.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None,
-                   help="clip the gradient norm to this value (default: the budget's, usually none)")
     r.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, lines in a file)")
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table")

@@ -6,14 +6,14 @@ Docs: https://tvae-nb.github.io/tvae_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #4ebaaaa0
 from __future__ import annotations
-import math, os
+import contextlib, math, os
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'get_device', 'check_int', 'check_number',
-           'check_bool', 'check_choice']
+__all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'get_device', 'evaluating', 'check_int',
+           'check_number', 'check_bool', 'check_choice']
 
 # %% ../nbs/00_core.ipynb #d87de958
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -62,6 +62,21 @@ def get_device(device: str | torch.device | None = None, # None or "cpu", "cuda"
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
     return dev
+
+# %% ../nbs/00_core.ipynb #34ca5c25
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module, # the model to evaluate (put back in its mode afterwards)
+               seed: int | None = None, # seeds torch's RNG inside the block (None: the forked state as it is)
+              ):
+    "A block that evaluates `model`: eval mode, no gradients, and its own fork of torch's RNG, so the training run's random stream, the model's mode and autograd are as before afterwards."
+    was = model.training
+    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), torch.no_grad():
+            if seed is not None: torch.manual_seed(seed)
+            yield model
+    finally: model.train(was)
 
 # %% ../nbs/00_core.ipynb #de7f1ae2
 MAX_SEED = 2**32 - 1        # seeds are combined (seed * 7919 + rank) into torch generator seeds, which must fit 64 bits

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from .core import get_device
+from .core import evaluating, get_device
 from .vae import log_px_estimates
 from .tvae import TVAEConfig, latent_diagnostics, make_model
 
@@ -108,11 +108,8 @@ def capsules(model, # a capsule `TVAE` or `SeqVAE` (with `encode` and `cfg`)
             ) -> torch.Tensor:
     "Latents of sequences `x` (B, S, C, H, W) as capsules (B, S, n_caps, cap_dim): one seeded posterior sample ('sample') or the deterministic code."
     if estimator not in ESTIMATORS: raise ValueError(f"estimator must be one of {ESTIMATORS}, got estimator={estimator!r}")
-    was = model.training; model.eval()
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with evaluating(model, seed):
         t = torch.cat([model.encode(xb, sample=estimator == "sample") for xb in x.split(chunk)])   # (B, S, n)
-    model.train(was)
     return t.reshape(*t.shape[:2], model.cfg.n_caps, model.cfg.cap_dim)                        # (B, S, C, D)
 
 # %% ../nbs/06_equivariant_capsules.ipynb #6986d4ff
@@ -134,11 +131,11 @@ def roll_predictions(model, # a capsule `TVAE` or `SeqVAE` (with `encode_static`
                      ks, # the rolls k, in capsule units
                     ) -> torch.Tensor:
     "Decoded images (B, len(ks), C, H, W) from frame-0 images `x0` (B, C, H, W) with capsules rolled by each k."
-    model.eval()
     C, D = model.cfg.n_caps, model.cfg.cap_dim
-    t0 = model.encode_static(x0).reshape(len(x0), C, D)                       # (B, C, D)
-    rolled = torch.stack([torch.roll(t0, int(k), dims=-1) for k in ks], 1)    # (B, |ks|, C, D)
-    return torch.sigmoid(model.decode(rolled.reshape(len(x0), len(ks), C * D)))
+    with evaluating(model):
+        t0 = model.encode_static(x0).reshape(len(x0), C, D)                       # (B, C, D)
+        rolled = torch.stack([torch.roll(t0, int(k), dims=-1) for k in ks], 1)    # (B, |ks|, C, D)
+        return torch.sigmoid(model.decode(rolled.reshape(len(x0), len(ks), C * D)))
 
 @torch.no_grad()
 def roll_traversal(model, # a capsule `TVAE` or `SeqVAE` (with `encode_static`, `decode` and `cfg`)
@@ -189,22 +186,21 @@ def evaluate(model, # a capsule `TVAE` or `SeqVAE`
     "Table-1 metrics of `model` on sequences `x` (B, S, C, H, W): log p(x) (both estimators), diagnostics, E_eq and E_inv with nulls, roll errors."
     if not isinstance(x, torch.Tensor) or x.ndim != 5:
         raise ValueError(f"x must be sequences of shape (B, S, C, H, W); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    was = model.training; model.eval()
-    out = equivariance_metrics(model, x, seed)
-    out.update(latent_diagnostics(model, x)._asdict())
-    rt = roll_traversal(model, x)
-    out.update(roll_mse=rt.mean_roll, no_roll_mse=rt.mean_no_roll)
-    if with_log_px:
-        S = x.shape[1]
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+    with evaluating(model):
+        out = equivariance_metrics(model, x, seed)
+        out.update(latent_diagnostics(model, x)._asdict())
+        rt = roll_traversal(model, x)
+        out.update(roll_mse=rt.mean_roll, no_roll_mse=rt.mean_no_roll)
+        if with_log_px:
+            S = x.shape[1]
             torch.manual_seed(seed)
             est = [log_px_estimates(model, xb, n_samples=n_is) for xb in x.split(chunk)]
             out["elbo"] = -sum(model.loss(xb).loss.item() * len(xb) for xb in x.split(chunk)) / len(x) / S
+    if with_log_px:
         mean = lambda f: torch.cat([getattr(e, f) for e in est]).mean().item() / S     # nats per frame
         out["log_px_joint"], out["log_px_frame"], out["log_px_paper"] = mean("log_px"), mean("per_frame"), mean("paper")
         # the tightest estimate valid for the model's prior: per frame where frames are independent, else joint
         out["log_px"] = out["log_px_frame"] if model.cfg.frames_independent else out["log_px_joint"]
-    model.train(was)
     return out
 
 def evaluate_floor(cfg: TVAEConfig, # the architecture

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .core import check_int, check_number, get_device
+from .core import check_int, check_number, evaluating, get_device
 from .data import OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist, save_sequence_grid, check_out_dir
 from .train import (History, TrainState, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit, RecipeLoss,
                            kl_warmup, make_optimizer, train)
@@ -78,13 +78,7 @@ def evaluate_model(model, # a `SeqVAE` or `TVAE`
                 res.update({f"capcorr_{k}": v for k, v in capcorr_by_factor(capsules(model, batch.x), batch.factor).items()})
             return res
         return _test_loss(model, batch)
-    devs = [batch.x.device] if batch.x.device.type == "cuda" else []
-    was_training = model.training
-    model.eval()
-    with torch.random.fork_rng(devices=devs), torch.no_grad():
-        torch.manual_seed(seed)
-        res = ev(model, batch)
-    model.train(was_training)
+    with evaluating(model, seed): res = ev(model, batch)
     res = {k: v.item() if torch.is_tensor(v) and v.numel() == 1 else v for k, v in res.items()}
     return {k: v for k, v in res.items() if v is None or isinstance(v, (int, float))}
 
@@ -191,7 +185,8 @@ def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bo
 
 class StopOnSignal(Callback):
     "On SIGINT (Ctrl-C) or SIGTERM, end the run after the step in progress (history.stopped = 'signal'), so it can be checkpointed."
-    def __init__(self): self.hit, self.old = "", {}
+    def __init__(self, restore_after_fit: bool = True, # put the old handlers back when `train` ends; the runner keeps them until its checkpoint is written
+                ): self.hit, self.old, self.restore_after_fit = "", {}, restore_after_fit
     def install(self):
         "Catch SIGINT and SIGTERM from now on (the main thread only; `before_fit` does it if nobody did): a signal that comes while the run is set up is kept."
         if self.old or threading.current_thread() is not threading.main_thread(): return
@@ -207,7 +202,8 @@ class StopOnSignal(Callback):
         for sig, h in getattr(self, "old", {}).items(): signal.signal(sig, h)
         self.old = {}
     def after_fit(self, state: TrainState, # the loop's shared state
-                 ): self.restore()
+                 ):
+        if self.restore_after_fit: self.restore()
 
 class Checkpointer(Callback):
     "Save a checkpoint of the run every `every` steps: every process gives its RNG and sampler state, rank 0 writes."
@@ -293,7 +289,8 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
 
 def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds) -> RunResult:
     "The body of `run_experiment` once the folder, the checkpoint and the process group are settled."
-    stopper = StopOnSignal()                  # one process: Ctrl-C or SIGTERM ends the step, then the run is checkpointed
+    stopper = StopOnSignal(restore_after_fit=False)   # Ctrl-C or SIGTERM ends the step, then the run is checkpointed;
+    # its handlers stay until the checkpoint is written: a second Ctrl-C (the terminal's, then table1's) cannot cut the save
     if world == 1: stopper.install()          # from the start: a signal during set-up still leaves a resumable folder
     try: return _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper)
     finally: stopper.restore()
@@ -379,9 +376,7 @@ def save_figures(model: nn.Module, # the trained model
     if ev: ax.plot(*zip(*ev), "o-", label="test: −ELBO (per sequence)")
     ax.set_xlabel("step"); ax.set_ylabel("nats"); ax.set_title(f"{cfg.name} ({cfg.budget})"); ax.legend()
     fig.savefig(out / "loss.png", dpi=100, bbox_inches="tight"); plt.close(fig); paths.append(out / "loss.png")
-    model.eval()
-    devs = [batch.x.device] if batch.x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devs), torch.no_grad():
+    with evaluating(model):
         x = batch.x[:4] if batch.x.ndim == 5 else batch.x[:12][None]            # (B, S, C, H, W)
         rec = torch.sigmoid(model.decode(model.encode(x)))                       # (B, S, C, H, W)
         both = torch.stack([x, rec], 1).flatten(0, 1)                            # (2B, S, C, H, W): data, reconstruction

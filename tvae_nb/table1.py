@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn as nn
 
-from .core import check_choice, check_int, get_device
+from .core import check_choice, check_int, evaluating, get_device
 from .data import check_out_dir
 from .tvae import make_model
 from .metrics import evaluate_floor
@@ -127,11 +127,7 @@ def final_log_px(model: nn.Module, # a trained model
                 ) -> dict:
     "The reported log p(x) per frame: the tightest valid estimator (per frame where frames are independent, else joint) at N = `n_is_final`, its rise from N/10 and the whole N-curve."
     ns = curve_ns(cfg.n_is_final or cfg.n_is)
-    devs = [x.device] if x.device.type == "cuda" else []
-    model.eval()
-    with torch.random.fork_rng(devices=devs):
-        torch.manual_seed(cfg.eval_seed)
-        c = log_px_curve(model, x, ns)
+    with evaluating(model, cfg.eval_seed): c = log_px_curve(model, x, ns)
     indep = cfg.model.frames_independent
     best = c.per_frame if indep else c.joint
     rise = best[-1] - best[ns.index(max(ns[-1] // 10, 1))] if len(ns) > 1 else float("nan")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, get_device
+from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, evaluating, get_device
 
 # %% auto #0
 __all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'fused_adam_devices', 'make_optimizer', 'TrainState', 'Callback',
@@ -124,7 +124,7 @@ class Every(Callback):
         if state.done % self.every == 0: self.fn(state)
 
 class EvalEvery(Every):
-    "Every `every` steps, append `{'step': steps done, **fn(model)}` to the history's evals (model in eval mode, no gradients)."
+    "Every `every` steps, append `{'step': steps done, **fn(model)}` to the history's evals (inside `evaluating`: eval mode, no gradients, its own RNG fork, so evaluating never moves the training run's noise)."
     def __init__(self, fn: Callable, # model -> dict of metrics
                  every: int, # steps between evaluations
                  sink: Callable | None = None, # also called with each new entry (to write it to a file, say)
@@ -132,10 +132,7 @@ class EvalEvery(Every):
         super().__init__(self._evaluate, every)
         self.metrics, self.sink = fn, sink
     def _evaluate(self, state: TrainState):
-        model = state.model
-        model.eval()
-        with torch.no_grad(): entry = {"step": state.done, **self.metrics(model)}
-        model.train()
+        with evaluating(state.model): entry = {"step": state.done, **self.metrics(state.model)}   # the training stream stays put
         state.history.evals.append(entry)
         if self.sink is not None: self.sink(entry)
 

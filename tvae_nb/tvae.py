@@ -17,7 +17,7 @@ from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gau
                    gaussian_kl_units, free_bits_kl,
                          bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
-from .core import check_bool, check_int, check_number
+from .core import check_bool, check_int, check_number, evaluating
 
 # %% auto #0
 __all__ = ['dataclass_from_dict', 'TVAEConfig', 'TVAEOutput', 'TVAELoss', 'make_topography', 'TVAE', 'SeqVAE', 'make_model',
@@ -233,17 +233,17 @@ class TVAE(nn.Module):
                     per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
         "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for N = `n_samples` joint samples: (N, B) summed over frames, or (N, B, S)."
-        K = n_samples
+        N = n_samples
         xs, _ = self._seq(_check_pixels(x))
         mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n)
-        noise = lambda m: torch.randn((K, *m.shape), device=m.device, dtype=m.dtype)
-        z = mean_z + (0.5 * logvar_z).exp() * noise(mean_z)                                  # (K, B, S, n)
+        noise = lambda m: torch.randn((N, *m.shape), device=m.device, dtype=m.dtype)
+        z = mean_z + (0.5 * logvar_z).exp() * noise(mean_z)                                  # (N, B, S, n)
         u = mean_u + (0.5 * logvar_u).exp() * noise(mean_u)
         t = self.latent(z, u)
-        ll = bernoulli_log_lik(self.decoder(t), xs.expand(K, *xs.shape))      # (K, B, S)
+        ll = bernoulli_log_lik(self.decoder(t), xs.expand(N, *xs.shape))      # (N, B, S)
         lw = (ll + gaussian_log_prob(z) + gaussian_log_prob(u)
-              - gaussian_log_prob(z, mean_z, logvar_z) - gaussian_log_prob(u, mean_u, logvar_u))  # (K, B, S)
-        return lw if per_frame else lw.sum(-1)                                 # (K, B): joint over coupled frames
+              - gaussian_log_prob(z, mean_z, logvar_z) - gaussian_log_prob(u, mean_u, logvar_u))  # (N, B, S)
+        return lw if per_frame else lw.sum(-1)                                 # (N, B): joint over coupled frames
 
 # %% ../nbs/04_tvae.ipynb #140881f7
 class SeqVAE(VAE):
@@ -325,9 +325,7 @@ def latent_diagnostics(model, # a `SeqVAE` or `TVAE`
     "KL per frame, active units and used units of z and u for `model` on images or sequences `x`."
     if not isinstance(x, torch.Tensor) or len(x) < 2:
         raise ValueError(f"x must be a batch of at least 2 examples; got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    was = model.training; model.eval()
-    parts = [posteriors(model, xb) for xb in x.split(chunk)]
-    model.train(was)
+    with evaluating(model): parts = [posteriors(model, xb) for xb in x.split(chunk)]
     res = {}
     for name in ("z", "u"):
         if name not in parts[0]: res.update({f"kl_{name}": 0.0, f"active_{name}": 0, f"used_{name}": 0}); continue

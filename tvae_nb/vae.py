@@ -17,16 +17,22 @@ import torch.nn.functional as F
 from .core import check_int
 
 # %% auto #0
-__all__ = ['gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder', 'BernoulliDecoder',
-           'gaussian_kl_units', 'free_bits_kl', 'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px',
-           'LogPx', 'log_px_estimates', 'LogPxCurve', 'log_px_curve', 'unit_kl', 'active_units']
+__all__ = ['gaussian_kl_units', 'gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder',
+           'BernoulliDecoder', 'free_bits_kl', 'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px', 'LogPx',
+           'log_px_estimates', 'LogPxCurve', 'log_px_curve', 'unit_kl', 'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
+def gaussian_kl_units(mu: torch.Tensor, # (..., n) posterior means
+                      logvar: torch.Tensor, # (..., n) posterior log-variances
+                     ) -> torch.Tensor:
+    "KL(N(mu, exp(logvar)) || N(0, 1)) of every unit, not summed: the same shape as `mu`. The one place the formula lives."
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
 def gaussian_kl(mu: torch.Tensor, # (..., n) posterior means
                 logvar: torch.Tensor, # (..., n) posterior log-variances
                ) -> torch.Tensor:
     "KL(N(mu, exp(logvar)) || N(0, 1)), summed over the last dimension."
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    return gaussian_kl_units(mu, logvar).sum(-1)
 
 # %% ../nbs/02_vae.ipynb #038b75d9
 def gaussian_log_prob(z: torch.Tensor, # (..., n) points
@@ -92,12 +98,6 @@ class BernoulliDecoder(nn.Module):
         return self.net(z).reshape(*z.shape[:-1], *self.x_shape)   # (..., C, H, W)
 
 # %% ../nbs/02_vae.ipynb #3fcf0377
-def gaussian_kl_units(mu: torch.Tensor, # (..., n) posterior means
-                      logvar: torch.Tensor, # (..., n) posterior log-variances
-                     ) -> torch.Tensor:
-    "KL(N(mu, exp(logvar)) || N(0, 1)) of every unit, not summed: the same shape as `mu`."
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
 def free_bits_kl(kl: torch.Tensor, # (B, [S,] n) KL of every unit (`gaussian_kl_units`)
                  free_bits: float = 0.0, # nats per unit (and frame) below which KL is free; 0 = the plain KL
                 ) -> torch.Tensor:
@@ -162,14 +162,14 @@ class VAE(nn.Module):
                     per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
         "Importance weights log p(x|z_k) + log p(z_k) - log q(z_k|x) for N = `n_samples` samples of q: (N, B), or (N, B, S) per frame."
-        K = n_samples
+        N = n_samples
         self._check(x)
         mu, logvar = self.encoder(x)                                  # (B, [S,] n)
-        z = mu + (0.5 * logvar).exp() * torch.randn((K, *mu.shape), device=mu.device, dtype=mu.dtype)  # (K, B, [S,] n)
-        ll = bernoulli_log_lik(self.decoder(z), x.expand(K, *x.shape))                                 # (K, B, [S])
-        lw = ll + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar)                                # (K, B, [S])
-        lw = lw.reshape(K, x.shape[0], -1)                                                               # (K, B, S)
-        return lw if per_frame else lw.sum(-1)                                                           # (K, B)
+        z = mu + (0.5 * logvar).exp() * torch.randn((N, *mu.shape), device=mu.device, dtype=mu.dtype)  # (N, B, [S,] n)
+        ll = bernoulli_log_lik(self.decoder(z), x.expand(N, *x.shape))                                 # (N, B, [S])
+        lw = ll + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar)                                # (N, B, [S])
+        lw = lw.reshape(N, x.shape[0], -1)                                                               # (N, B, S)
+        return lw if per_frame else lw.sum(-1)                                                           # (N, B)
 
 # %% ../nbs/02_vae.ipynb #b1e2ccde
 def log_mean_exp(log_w: torch.Tensor, # log-weights, one per importance sample along `dim`
@@ -247,7 +247,7 @@ def unit_kl(mu: torch.Tensor, # (..., n) posterior means
             logvar: torch.Tensor, # (..., n) posterior log-variances
            ) -> torch.Tensor:
     "KL(q || N(0, 1)) of each latent unit, averaged over every leading dim (examples, frames): shape (n,)."
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)                  # (..., n)
+    kl = gaussian_kl_units(mu, logvar)                                    # (..., n)
     return kl.reshape(-1, kl.shape[-1]).mean(0)
 
 def active_units(mu: torch.Tensor, # (..., n) posterior means; leading dims are examples

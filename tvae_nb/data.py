@@ -243,6 +243,7 @@ def plot_sequences(seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0
                    titles=None, # the axes' title (None: none)
                    ax=None, # matplotlib axes to draw on (None: a new figure)
                    row_labels=None, # one label per sequence (None: no labels)
+                   col_labels=None, # one label per frame, under the grid (None: no labels)
                   ):
     "Show sequences `(B, S, C, H, W)` as a grid (one row per sequence); returns the matplotlib figure."
     import matplotlib.pyplot as plt
@@ -255,7 +256,12 @@ def plot_sequences(seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0
     if row_labels is not None:
         ax.set_yticks([H * (i + 0.5) for i in range(len(row_labels))]); ax.set_yticklabels(row_labels)
     else: ax.set_yticks([])
-    ax.set_xticks([]);
+    W = seqs.shape[-1] + 1
+    if col_labels is not None:
+        if len(col_labels) != seqs.shape[1]:
+            raise ValueError(f"col_labels: got {len(col_labels)} labels, expected one per frame ({seqs.shape[1]})")
+        ax.set_xticks([W * (i + 0.5) for i in range(len(col_labels))]); ax.set_xticklabels(col_labels, fontsize=8)
+    else: ax.set_xticks([])
     if titles: ax.set_title(titles)
     return fig
 
@@ -264,12 +270,13 @@ def save_sequence_grid(path, # where the PNG goes (parent folders are created)
                        seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0, 1]
                        title: str | None = None, # the figure's title (None: none)
                        row_labels=None, # one label per sequence (None: no labels)
+                       col_labels=None, # one label per frame (None: no labels)
                       ) -> Path:
     "Save `seqs` `(B, S, C, H, W)` as a PNG grid at `path`; returns the path."
     import matplotlib
     import matplotlib.pyplot as plt
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fig = plot_sequences(seqs, titles=title, row_labels=row_labels)
+    fig = plot_sequences(seqs, titles=title, row_labels=row_labels, col_labels=col_labels)
     fig.savefig(path, dpi=110, bbox_inches="tight"); plt.close(fig)
     return path
 

@@ -357,7 +357,8 @@ def save_traversal_png(path, # where to write the PNG
     both = torch.stack([x, gen], 1).flatten(0, 1)                                 # (2n, S, C, H, W): data, roll
     S = x.shape[1]
     return save_sequence_grid(path, both.cpu(), title=title or f"true frames k = 0…{S - 1} / frame 0 encoded alone, capsules rolled by k",
-                              row_labels=[lab for b in range(len(x)) for lab in (f"true, seq {b + 1}", f"rolled, seq {b + 1}")])
+                              row_labels=[lab for b in range(len(x)) for lab in (f"true, seq {b + 1}", f"rolled, seq {b + 1}")],
+                              col_labels=[f"k={k}" for k in range(S)])
 
 def save_figures(model: nn.Module, # the trained model
                  hist: History, # the run's history (losses and evaluations)

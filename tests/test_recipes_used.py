@@ -14,7 +14,7 @@ import pytest
 from tvae_nb.recipes import BUDGETS, EXPERIMENTS, make_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ["04_tvae", "05_temporal_coherence", "06_equivariant_capsules", "07_complex_transforms", "08_dsprites"]
+CHAPTERS = ["04_tvae", "05_temporal_coherence", "06_equivariant_capsules", "06b_likelihood", "07_complex_transforms", "08_dsprites"]
 
 
 def _literal(node):

@@ -21,8 +21,8 @@ from .exercises import checker, _fresh, _pick, _close
 from .exercises_capsules import _capsule_shapes, _capsule_latents
 
 # %% auto #0
-__all__ = ['VERDICT_WORDS', 'CHECKERS', 'LESSON_CHECKERS', 'check_two_estimators', 'check_collapse_report', 'check_eq_null',
-           'check_ratio_verdict', 'check_capcorr_verdict']
+__all__ = ['CHECKERS', 'LESSON_CHECKERS', 'check_two_estimators', 'check_collapse_report', 'check_eq_null', 'check_ratio_verdict',
+           'check_capcorr_verdict']
 
 # %% ../nbs/11c_exercises_lessons.ipynb #bf42104c
 @checker("ch.2, two estimators from the same weights", watch=[log_mean_exp, importance_log_px, log_px_estimates, _vae._estimates])
@@ -159,7 +159,7 @@ def check_eq_null(f, # your `f(t, perm)` -> (null, ratio, learned)
     return True, "null, ratio and verdict right for fresh codes that roll well, partly, and not at all."
 
 # %% ../nbs/11c_exercises_lessons.ipynb #e1564eda
-VERDICT_WORDS = ("supported", "not supported", "undecided")
+_VERDICTS = ("supported", "not supported", "undecided")
 
 def _diagnose(got: list, ref: list, mistakes: dict, generic: str):
     "(False, hint): the hint of the first mistake whose answers `got` reproduces on every case, else `generic`."
@@ -189,8 +189,8 @@ def check_ratio_verdict(f, # your `f(value, null, bound, margin)` -> 'supported'
         return False, "with a null of 0 (a flat code) there is no ratio to read. Hint: check the null before dividing, and return 'undecided'."
     cases = _verdict_cases(g)
     got = [f(*c) for c in cases]
-    bad = [x for x in got if x not in VERDICT_WORDS]
-    if bad: return False, f"return one of {VERDICT_WORDS}, not {bad[0]!r}."
+    bad = [x for x in got if x not in _VERDICTS]
+    if bad: return False, f"return one of {_VERDICTS}, not {bad[0]!r}."
     ref = [_judge(v / n, b, m) for v, n, b, m in cases]
     if got == ref: return True, "verdicts right on both sides of the bound, inside the margin, and for a flat code with no null."
     sure = lambda r, b: "supported" if r <= b else "not supported"

@@ -311,12 +311,18 @@ def check_fft_energy(f, # your `f(u2, L, K, shift)` -> (B, S, C, D)
         x = x * (torch.rand(B, S, C, D, generator=g) < 0.3)                     # sparse: many exact zeros in v
         Lr = lambda: 3 + 2 * _pick(g, 0, (S - 3) // 2)                            # odd, 3 <= L <= S
         for L, K, s in ((1, _odd(g, D), True), (Lr(), _odd(g, D - 1), True), (Lr(), _odd(g, D), False)):   # K < D: σ matters
-            got = f(x, L, K, s)
-            if not (_close(got, capsule_energy(x, L, K, s), 1e-3) and (torch.as_tensor(got) >= 0).all()):
-                return False, (f"u2 {(B, S, C, D)}, L={L}, K={K}, shift={s}: does not match the capsule energy (or has "
-                               "negative entries). Hint: build the kernel on an (S, D) grid with ones at "
-                               "(δ mod S, (σδ + k) mod D), correlate with irfft2(rfft2(u2) * conj(rfft2(kernel))) over "
-                               "dims (1, 3), and clamp at 0.")
+            got = torch.as_tensor(f(x, L, K, s))
+            ref = capsule_energy(x, L, K, s)
+            if _close(got, ref, 1e-3) and (got >= 0).all(): continue
+            where = f"u2 {(B, S, C, D)}, L={L}, K={K}, shift={s}"
+            if _close(got.clamp_min(0), ref, 1e-3):
+                return False, f"{where}: some entries are slightly negative. Hint: what does rounding in an FFT do to entries that should be exactly 0?"
+            if L > 1 and _close(got, capsule_energy(x, L, K, not s), 1e-3):
+                return False, (f"{where}: your result is the window of the other σ. Hint: in your kernel, at which capsule "
+                               "offset does the term of frame offset δ sit when σ = 0, and when σ = 1?")
+            return False, (f"{where}: does not match the capsule energy. Hint: first check on a one-hot u² that your result "
+                           "is the window itself (chapter 5's impulse response) and not its mirror image: a product of "
+                           "spectra convolves, and the window sum is a correlation.")
     if not f.spy.fft:
         return False, ("the values are right, but no FFT ran. Hint: the exercise is one circular convolution with torch.fft "
                        "(rfft2 / irfft2 over dims (1, 3)) instead of gathers or loops.")

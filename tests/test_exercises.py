@@ -439,3 +439,58 @@ def test_checkers_are_immune_to_answers_that_change_their_inputs():
     def rolling_in_place(t0, k):
         out = torch.roll(t0, k, -1); t0.zero_(); return out
     assert check_roll_prediction(rolling_in_place, verbose=False).passed
+
+
+# ---- the instructor guide: its plans add up, every Explore question has an answer, the learners' copy has none ------
+import json as _json
+from pathlib import Path as _Path
+_ROOT = _Path(__file__).resolve().parents[1]
+_GUIDE = _ROOT / "nbs" / "instructor_guide.ipynb"
+
+
+def _guide_namespace(monkeypatch) -> dict:
+    "Run the guide's code cells (pure Python: timings, word counts, plans) from nbs/, as the notebook does."
+    monkeypatch.chdir(_ROOT / "nbs")
+    ns = {}
+    for c in _json.loads(_GUIDE.read_text())["cells"]:
+        if c["cell_type"] == "code": exec("".join(c["source"]), ns)
+    return ns
+
+
+def test_guide_plans_add_up(monkeypatch):
+    "Every slot's items fit it, the 90-minute and 3.5-hour plans last that long, and the weeks cover the table's total."
+    ns = _guide_namespace(monkeypatch)
+    for plan, pre, length in ((ns["PLAN_90"], ns["PRE_90"], 90), (ns["PLAN_WHOLE"], ns["PRE_WHOLE"], 210)):
+        assert ns["check_plan"](plan, pre, length)
+        assert all(sum(i.minutes for i in s.items) <= s.end - s.start for s in plan)
+        heavy_bg = [s for s in plan if s.bg]
+        assert all(not any(i.kind == "run" for i in s.items) for s in heavy_bg)        # a background run is alone
+    t = ns["timings"]
+    total = sum(ns["reading_minutes"](c) + (ns["run_minutes"](t, c) or 0) +
+                ns["exercise_minutes"](t, c, ex.CHECKERS, ex.LESSON_CHECKERS) for c in ns["CHAPTERS"])
+    assert f"{total} minutes of homework in all" in ns["week_table"](ns["WEEKS"])
+    assert f"| **all** |" in ns["time_table"](t, ex.CHECKERS, ex.LESSON_CHECKERS)
+
+
+def test_guide_answers_every_explore_question():
+    "Each notebook's 'Explore: title' questions, and each 'Explore further' question, have an answer paragraph in the guide."
+    guide = "\n".join("".join(c["source"]) for c in _json.loads(_GUIDE.read_text())["cells"] if c["cell_type"] == "markdown")
+    answers = guide[guide.index("## Answers: the Explore questions"):]
+    for nb in sorted((_ROOT / "nbs").glob("[0-9]*.ipynb")):
+        text = "\n".join("".join(c["source"]) for c in _json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
+        if "Explore further" not in text: continue
+        para = re.search(rf"\*\*{re.escape(nb.stem)}\.\*\*(.*?)(?=\n\n\*\*|\Z)", answers, re.S)
+        assert para, f"no answers for {nb.stem}"
+        for title in re.findall(r"\*\*Explore: ([^*]+?)[.?]\*\*", text):
+            assert title.lower().rstrip("?") in para.group(1).lower(), (nb.stem, title)
+
+
+def test_learners_copy_of_the_guide_has_no_answers():
+    sys.path.insert(0, str(_ROOT / "tools"))
+    from student_copy import drop_answers
+    for c in _json.loads(_GUIDE.read_text())["cells"]:
+        s = "".join(c["source"])
+        if s.startswith(("## Answers", "## A rubric")):
+            cut = drop_answers(s)
+            assert cut.splitlines()[0] == s.splitlines()[0] and len(cut) < 200 < len(s)
+        elif c["cell_type"] == "markdown": assert drop_answers(s) == s

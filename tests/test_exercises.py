@@ -256,8 +256,8 @@ def test_no_solution_is_exported():
 
 
 def test_every_chapter_has_a_lesson_exercise():
-    "Chapters 02, 04, 05, 06 and 08 each have a checker on their own lesson (null, estimators, collapse, verdicts)."
-    for ch in ("02_vae", "04_tvae", "05_temporal_coherence", "06_equivariant_capsules", "08_dsprites"):
+    "Chapters 02, 04, 05, 06, 07 and 08 each have a checker on their own lesson (null, estimators, collapse, verdicts)."
+    for ch in ("02_vae", "04_tvae", "05_temporal_coherence", "06_equivariant_capsules", "07_complex_transforms", "08_dsprites"):
         assert set(ex.CHECKERS[ch]) & set(ex.LESSON_CHECKERS), ch
     assert {c for cs in ex.CHECKERS.values() for c in cs} >= set(ex.LESSON_CHECKERS)
 

@@ -244,7 +244,7 @@ CHECKERS = {
                               check_ratio_verdict],
     "06_equivariant_capsules": [_cap.check_roll_prediction, _cap.check_flat_capsules, _cap.check_equivariance_error,
                                 check_eq_null],
-    "07_complex_transforms": [_cap.check_homography_points, _cap.check_cycle_angles],
+    "07_complex_transforms": [_cap.check_homography_points, _cap.check_cycle_angles, check_ratio_verdict],
     "08_dsprites": [_cap.check_capsule_offset, _cap.check_pearson, check_capcorr_verdict],
     "09b_checkpoint": [_cap.check_atomic_save, _cap.check_rng_roundtrip],
 }

@@ -27,8 +27,8 @@ from .checkpoint import (CHECKPOINT, LOCK, RunLock, _diff, _history_from_state, 
                                 checkpoint_refusal, load_checkpoint, open_nofollow, rng_state, save_checkpoint, set_rng_state)
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'make_sampler', 'eval_batch', 'evaluate_model', 'LossModule', 'dist_env',
-           'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment', 'save_traversal_png',
+__all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'make_sampler', 'eval_batch', 'evaluate_model', 'LossModule',
+           'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment', 'save_traversal_png',
            'save_figures']
 
 # %% ../nbs/09c_runner.ipynb #de22689a
@@ -298,12 +298,18 @@ def _log_eval(out: Path, entry: dict):
 def _summary(cfg: ExperimentConfig, hist: History, out: Path) -> str:
     "The last lines a run prints: steps, budget, losses, the last evaluation and how to continue."
     step, last = len(hist.steps), (hist.evals[-1] if hist.evals else {})
-    msg = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step" and isinstance(v, (int, float)))
+    keys = [k for k in SUMMARY_KEYS if k in last] + [k for k in last if k.startswith("capcorr_")]
+    msg = ", ".join(f"{k} {last[k]:.4g}" for k in keys if isinstance(last[k], (int, float)))
+    msg += f"{'; ' if msg else ''}every metric in metrics.jsonl" if last else ""
     s = (f"[tvae-nb] {cfg.name}: {step} of {cfg.train.steps} steps ({hist.stopped} budget) in {hist.seconds:.0f} s; "
          f"train loss {hist.mean('loss', 50) if step else float('nan'):.2f}"
          f"{'; eval at step ' + str(last['step']) + ': ' + msg if last else ''}")
+    files = [n for n in RUN_FILES if (Path(out) / n).is_file()]
+    s += f"\n[tvae-nb] files in {out}: {', '.join(files)}"
     if step < cfg.train.steps: s += f"\n[tvae-nb] continue with: tvae-nb run {cfg.name} --budget {cfg.budget} --out {out} --resume"
     return s
+
+SUMMARY_KEYS = ("test_loss", "log_px", "elbo", "kl_z", "kl_u", "E_eq_c_ratio", "E_inv_c_ratio")   # a run's last line
 
 # %% ../nbs/09c_runner.ipynb #fa8a1499
 def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment`)

@@ -19,8 +19,8 @@ from .tvae import make_model
 from .metrics import evaluate_floor
 from .vae import log_px_curve
 from .recipes import TABLE1_TRANSFORMS, ExperimentConfig, make_experiment, capsule_recipe, with_transform
-from .checkpoint import CHECKPOINT, load_checkpoint
-from .runner import eval_batch, run_experiment, save_traversal_png
+from .checkpoint import CHECKPOINT, RunLock, load_checkpoint
+from .runner import _check_out_dir, eval_batch, run_experiment, save_traversal_png
 
 # %% auto #0
 __all__ = ['TABLE1_ROWS', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns',
@@ -239,22 +239,62 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
           ) -> dict:
     "Table 1: train (or resume) the seven registered Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
     exps = table1_experiments(budget, seed, transform)
-    jobs = default_jobs() if jobs is None else check_int("jobs", jobs, 1)
+    # at the fast budget, starting processes costs more than it saves (37-42 s with 2 against 23 s with 1)
+    jobs = (1 if budget == "fast" else default_jobs()) if jobs is None else check_int("jobs", jobs, 1)
     dev = get_device(device)
     tmp = tempfile.TemporaryDirectory() if out is None else None
     folder = Path(tmp.name if tmp else out)
     check_out_dir(folder, "--out")
+    with RunLock(folder):                            # one table per folder: a second one is refused with the holder's pid
+        try: return _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite)
+        finally:
+            if tmp: tmp.cleanup()
+
+def _complete(folder: Path, exps: dict, budget: str, seed: int) -> dict | None:
+    "The table in folder/table1.json if it is finished for exactly these experiments (every row's run finished with its config), else None."
+    try: res = json.loads((folder / "table1.json").read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(res, dict) or (res.get("budget"), res.get("seed"), res.get("transform")) != (budget, seed, exps["VAE"].transform):
+        return None
+    if [r.get("model") for r in res.get("rows", [])] != list(exps): return None
+    for cfg in exps.values():
+        try:
+            if json.loads((folder / cfg.name / "config.json").read_text())["experiment"] != cfg.to_dict(): return None
+            if load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["step"] != cfg.train.steps: return None
+        except (OSError, ValueError, KeyError, TypeError): return None
+    return res
+
+def _where(folder: Path, exps: dict) -> str:
+    "The last lines of a table: where each of its files is."
+    return (f"[tvae-nb] table: {folder / 'table1.json'}\n[tvae-nb] capsule-roll figures: {folder}/traversal_*.png "
+            f"({len(exps)})\n[tvae-nb] runs (config.json, metrics.jsonl, checkpoint.pt, loss.png, reconstructions.png): "
+            f"{folder}/{{{','.join(c.name for c in exps.values())}}}")
+
+def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite) -> dict:
+    "`table1` once its folder is settled and locked."
+    done = None if overwrite else _complete(folder, exps, budget, seed)
+    if done is not None:
+        if verbose:
+            print(f"[tvae-nb] table1 --budget {budget}: already complete in {folder} ({len(exps)} rows trained, "
+                  f"{done.get('seconds', 0):.0f} s); reloaded, nothing trained (pass --overwrite to train again)")
+            print(format_table1(done["rows"])); print(_where(folder, exps))
+        if keep_models: done["models"] = _load_models(folder, exps, dev)
+        return done
+    for cfg in exps.values():                        # a config mismatch is refused before any worker starts
+        f = folder / cfg.name
+        _check_out_dir(f, cfg, resume=not overwrite and (f / CHECKPOINT).is_file(), overwrite=overwrite)
     t0 = time.time()
     rows = list(exps)
     # the TVAE rows first: they are the slower ones, so the VAE fills the last gap of a parallel run
     order = sorted(range(len(rows)), key=lambda i: exps[rows[i]].model.model == "vae")
     prog = progress and ("lines" if jobs > 1 else True)           # several processes: lines, not overlapping bars
     tasks = [(rows[i], exps[rows[i]], str(folder), str(dev), prog, overwrite) for i in order]
-    def report(_, row):
-        if verbose: print(f"{row['model']}: log p(x) {row['log_px']:.1f}/frame ({row['log_px_estimator']}, N = {row['n_is']}; paper code's {row['log_px_paper']:.1f}), "
-                          f"KL z {row['kl_z']:.1f}, KL u {row['kl_u']:.1f}; E_eq_c / null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)} "
-                          f"(one sample), {fmt_ratio(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) "
-                          f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
+    finished = []
+    def report(_, row):                              # one short line per finished row
+        finished.append(row["model"])
+        if verbose: print(f"[tvae-nb] row {len(finished)}/{len(rows)} {row['model']}: log p(x) {row['log_px']:.1f}/frame, "
+                          f"E_eq_c/null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)}; {row['steps']} steps, "
+                          f"{row['train_seconds']:.0f} s", flush=True)
     main_thread = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None   # SIGTERM stops like Ctrl-C
     try: done = run_jobs(table1_row, tasks, jobs, report)
@@ -265,13 +305,15 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
               "seconds": round(time.time() - t0, 1), "rows": [by_name[r] for r in rows]}
     tmp_file = folder / f".table1.json.tmp-{os.getpid()}"             # a name of its own: concurrent writers never collide
     tmp_file.write_text(json.dumps(result, indent=1)); tmp_file.replace(folder / "table1.json")
-    if verbose: print(format_table1(result["rows"]))
-    if keep_models:                                              # in memory only, not in the JSON
-        models = {}
-        for row, cfg in exps.items():
-            models[row] = make_model(cfg.model).to(dev)
-            models[row].load_state_dict(load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["model"])
-            models[row].eval()
-        result["models"] = models
-    if tmp: tmp.cleanup()
+    if verbose: print(format_table1(result["rows"])); print(_where(folder, exps))
+    if keep_models: result["models"] = _load_models(folder, exps, dev)     # in memory only, not in the JSON
     return result
+
+def _load_models(folder: Path, exps: dict, dev) -> dict:
+    "The trained model of every row, from its checkpoint, in eval mode."
+    models = {}
+    for row, cfg in exps.items():
+        models[row] = make_model(cfg.model).to(dev)
+        models[row].load_state_dict(load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["model"])
+        models[row].eval()
+    return models

@@ -489,6 +489,20 @@ def test_library_inputs(tmp_path, case, fn, msg):
     one_line_error(e, msg)
 
 
+def test_library_single_image_evaluation_is_drawn_across_the_classes():
+    "fig3-torus-mnist was evaluated on the first test digits, which are sorted by label (16 zeros at fast)."
+    category("library inputs", 2)
+    from tvae_nb.recipes import make_experiment
+    from tvae_nb.runner import across_classes, eval_batch
+    b = eval_batch(make_experiment("fig3-torus-mnist", "fast"))
+    assert len(b.labels) == make_experiment("fig3-torus-mnist", "fast").n_eval and len(set(b.labels.tolist())) == 10
+    y = torch.arange(10).repeat_interleave(5)
+    assert sorted(y[across_classes(y, 10, seed=3)].tolist()) == list(range(10))
+    assert torch.equal(across_classes(y, 7, seed=3), across_classes(y, 7, seed=3))
+    with pytest.raises(ValueError) as e: across_classes(y, 51)
+    one_line_error(e, "n must be an integer in [1, 50], got n=51")
+
+
 # =============================================================================== exercise checkers (on copies)
 def _kl_ref(mu, logvar): return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
 

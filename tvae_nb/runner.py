@@ -27,9 +27,9 @@ from .checkpoint import (CHECKPOINT, LOCK, RunLock, _diff, _history_from_state, 
                                 checkpoint_refusal, load_checkpoint, open_nofollow, rng_state, save_checkpoint, set_rng_state)
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'make_sampler', 'eval_batch', 'evaluate_model', 'LossModule',
-           'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment', 'save_traversal_png',
-           'save_figures']
+__all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model',
+           'LossModule', 'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment',
+           'save_traversal_png', 'save_figures']
 
 # %% ../nbs/09c_runner.ipynb #de22689a
 def make_sampler(cfg: ExperimentConfig, # the experiment
@@ -47,6 +47,17 @@ def make_sampler(cfg: ExperimentConfig, # the experiment
         return OneAtATimeSampler(xtr, ytr, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     return SequenceSampler(xtr, ytr, cfg.transform, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
 
+def across_classes(y: torch.Tensor, # labels (N,)
+                   n: int, # how many indices
+                   seed: int = 0, # seeds the shuffle
+                  ) -> torch.Tensor:
+    "`n` indices into `y`, drawn across its classes in turn after a seeded shuffle: the first 10 hold every digit once."
+    check_int("n", n, 1, len(y))
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    queues = [perm[y[perm] == c].tolist() for c in torch.unique(y).tolist()]
+    out = [q[r] for r in range(max(map(len, queues))) for q in queues if r < len(q)]
+    return torch.tensor(out[:n], dtype=torch.long)
+
 def eval_batch(cfg: ExperimentConfig, # the experiment
                device=None, # where the batch lives
               ):
@@ -54,9 +65,10 @@ def eval_batch(cfg: ExperimentConfig, # the experiment
     dev = get_device(device)
     if cfg.dataset == "dsprites":
         return eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
-    if cfg.transform == IMAGE_TRANSFORM:
+    if cfg.transform == IMAGE_TRANSFORM:                # the test split is sorted by label: draw across the classes
         x, y = load_mnist("test", verbose=False)
-        return ImageBatch(x[:cfg.n_eval].to(dev), y[:cfg.n_eval].to(dev))
+        idx = across_classes(y, cfg.n_eval, cfg.eval_seed)
+        return ImageBatch(x[idx].to(dev), y[idx].to(dev))
     transform = "rotation_hue" if cfg.transform == "rotation_or_hue" else cfg.transform     # generalisation: test on both
     return eval_sequences(transform, n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
 

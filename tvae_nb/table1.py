@@ -23,8 +23,9 @@ from .checkpoint import CHECKPOINT, RunLock, load_checkpoint
 from .runner import _check_out_dir, eval_batch, run_experiment, save_traversal_png
 
 # %% auto #0
-__all__ = ['TABLE1_ROWS', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns',
-           'final_log_px', 'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
+__all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1',
+           'table1_row', 'curve_ns', 'final_log_px', 'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs',
+           'run_jobs', 'table1']
 
 # %% ../nbs/09d_table1.ipynb #19ab4742
 TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=1": "table1-tvae-L1",
@@ -55,36 +56,45 @@ def fmt_ratio(v: float | None, # a ratio, or None for a flagged (all-flat) code
     "A table cell: the number formatted, or 'FLAT' for a flagged (None) ratio."
     return f"{'FLAT':>{width}}" if v is None else f"{v:{width}{fmt}}"
 
+TABLE_WIDTH = 100      # the printed table's widest line (characters)
+
 def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
                  ) -> str:
-    "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
+    "Table 1 as aligned text at most `TABLE_WIDTH` characters wide: likelihoods, latent use, E_eq (centered) with its nulls, floors and ratios, the plain ratios and capsule rolls, and E_inv."
+    import textwrap
     def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
+    wrap = lambda s: textwrap.wrap(s, TABLE_WIDTH, break_on_hyphens=False)
     name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
     c1 = [("log p(x)", 9), ("estimator", 10), ("N", 6), ("rise", 6), ("joint", 8), ("paper", 8), ("ELBO", 8)]
-    lines = ["Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
-             "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
-             "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)",
+    lines = [*wrap("Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
+                   "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
+                   "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)"),
              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
     for r in rows:
         lines.append(name(r) + f"{r['log_px']:9.1f}{r.get('log_px_estimator', 'joint'):>10}{r.get('n_is', 0):6d}"
                      f"{r.get('log_px_rise', float('nan')):6.1f}{r.get('log_px_joint', r['log_px']):8.1f}{r['log_px_paper']:8.1f}{r['elbo']:8.1f}")
     c4 = [("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("z>0.1", 6), ("u>0.1", 6)]
-    lines += ["", "Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats",
+    lines += ["", *wrap("Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats"),
               f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c4)]
     for r in rows:
         lines.append(name(r) + f"{r['kl_z']:7.1f}{r['kl_u']:7.1f}{r['active_z']:6d}{r['active_u']:6d}{r['used_z']:6d}{r['used_u']:6d}")
-    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6),
-          ("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
-    lines += ["", "Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic code, "
-              "each against its null (frames shuffled in time); ratio = E / null; plain r = the uncentered ratios",
+    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6)]
+    lines += ["", *wrap("Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic "
+                        "code, each against its null (frames shuffled in time); ratio = E / null"),
               f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c2)]
     for r in rows:
         lines.append(name(r) + f"{r['E_eq_c']:8.0f}{r['E_eq_c_null']:7.0f}{r['E_eq_c_floor']:7.0f}" + fmt_ratio(r['E_eq_c_ratio'], ".2f", 6)
-                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + fmt_ratio(r['E_eq_det_c_ratio'], ".2f", 6)
-                     + fmt_ratio(r['E_eq_ratio'], ".2f", 8) + fmt_ratio(r['E_eq_det_ratio'], ".2f", 6)
+                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + fmt_ratio(r['E_eq_det_c_ratio'], ".2f", 6))
+    c5 = [("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
+    lines += ["", *wrap("Plain ratios and capsule rolls: the uncentered E_eq ratios (one sample, deterministic); roll / "
+                        "no-roll = the error of predicting frame k from frame 0 with and without rolling its capsules; "
+                        "flat = the share of flagged (all-flat) codes"),
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c5)]
+    for r in rows:
+        lines.append(name(r) + fmt_ratio(r['E_eq_ratio'], ".2f", 8) + fmt_ratio(r['E_eq_det_ratio'], ".2f", 6)
                      + f"{r['roll_mse']:6.1f}{r['no_roll_mse']:8.1f}{r['flat']:5.2f}")
     c3 = [("E_inv_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_inv_det_c", 12), ("null", 7), ("ratio", 6)]
-    lines += ["", "Invariance: centered invariance error against its null (each frame from a different sequence)",
+    lines += ["", *wrap("Invariance: centered invariance error against its null (each frame from a different sequence)"),
               f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c3)]
     for r in rows:
         lines.append(name(r) + f"{r['E_inv_c']:8.0f}{r['E_inv_c_null']:7.0f}{r['E_inv_c_floor']:7.0f}" + fmt_ratio(r['E_inv_c_ratio'], ".2f", 6)

@@ -221,6 +221,18 @@ def test_security_files_of_no_run_are_not_overwritten(tmp_path, case, files, msg
         if not f.endswith("/"): assert (out / f).read_text() == "mine"
 
 
+@pytest.mark.skipif(not POSIX, reason="symlinks: POSIX")
+@pytest.mark.parametrize("name", ["table1.json", "traversal_TVAE_partial_L.png"])
+def test_security_a_symlink_among_the_tables_files_is_refused(tmp_path, name):
+    category("security: forged checkpoints, traversal, symlinks, FIFOs")
+    from tvae_nb.table1 import table1
+    t = tmp_path / "t"; t.mkdir(); target = tmp_path / "outside"; target.write_text("precious")
+    (t / name).symlink_to(target)
+    with pytest.raises(ValueError) as e: table1("fast", out=t, verbose=False, progress=False, jobs=1)
+    one_line_error(e, str(t / name), "is a symbolic link")
+    assert target.read_text() == "precious" and sorted(p.name for p in t.iterdir()) == [name]
+
+
 # ======================================================== faults: signals, pipes, full disk, concurrent writers
 def test_faults_a_second_writer_is_refused_with_the_holders_pid(tmp_path):
     category("faults: signals, pipes, full disk, concurrent writers")

@@ -32,6 +32,8 @@ __all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'make_sampler', 'a
            'save_traversal_png', 'save_figures']
 
 # %% ../nbs/09c_runner.ipynb #de22689a
+_TOLD = set()     # what this process has already said (which MNIST it loaded)
+
 def make_sampler(cfg: ExperimentConfig, # the experiment
                  device=None, # where batches are generated
                  rank: int = 0, # this process's rank (each rank draws its own batches)
@@ -41,7 +43,8 @@ def make_sampler(cfg: ExperimentConfig, # the experiment
     tc, dev = cfg.train, get_device(device)
     if cfg.dataset == "dsprites":
         return DSpritesSampler(seq_len=cfg.seq_len, batch_size=tc.batch_size, seed=tc.seed, device=dev, rank=rank)
-    xtr, ytr = load_mnist("train", verbose=verbose)
+    xtr, ytr = load_mnist("train", verbose=verbose and not _TOLD)       # said once per process, not once per run
+    _TOLD.add("mnist")
     if cfg.transform == IMAGE_TRANSFORM: return ImageSampler(xtr, ytr, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     if cfg.transform == "rotation_or_hue":
         return OneAtATimeSampler(xtr, ytr, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)

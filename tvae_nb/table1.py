@@ -19,7 +19,7 @@ from .tvae import make_model
 from .metrics import evaluate_floor
 from .vae import log_px_curve
 from .recipes import TABLE1_TRANSFORMS, ExperimentConfig, make_experiment, capsule_recipe, with_transform
-from .checkpoint import CHECKPOINT, RunLock, load_checkpoint
+from .checkpoint import CHECKPOINT, RunLock, check_regular, load_checkpoint
 from .runner import _check_out_dir, eval_batch, run_experiment, save_traversal_png
 
 # %% auto #0
@@ -290,6 +290,8 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
             print(format_table1(done["rows"])); print(_where(folder, exps))
         if keep_models: done["models"] = _load_models(folder, exps, dev)
         return done
+    for name in ["table1.json", *(f"traversal_{_slug(row)}.png" for row in exps)]:
+        check_regular(folder / name)                 # the table's own files: never written through a link
     for cfg in exps.values():                        # a config mismatch is refused before any worker starts
         f = folder / cfg.name
         _check_out_dir(f, cfg, resume=not overwrite and (f / CHECKPOINT).is_file(), overwrite=overwrite)

@@ -78,7 +78,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, d: dict, # a `to_dict` dict (read from config.json, say)
                  ) -> "ExperimentConfig":
-        "The config a `to_dict` dict describes, refusing unknown keys, missing ones and anything but a dict."
+        "The config a `to_dict` dict describes, refusing unknown keys."
         if not isinstance(d, dict):
             raise ValueError(f"ExperimentConfig.from_dict expects a dict (a to_dict() of a config), got {type(d).__name__}")
         need = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]

@@ -60,7 +60,8 @@ TABLE_WIDTH = 100      # the printed table's widest line (characters)
 
 def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
                  ) -> str:
-    "Table 1 as aligned text at most `TABLE_WIDTH` characters wide: likelihoods, latent use, E_eq (centered) with its nulls, floors and ratios, the plain ratios and capsule rolls, and E_inv."
+    "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
+    # at most TABLE_WIDTH characters wide: five blocks (likelihood, latent use, E_eq, plain ratios and rolls, E_inv)
     import textwrap
     def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
     wrap = lambda s: textwrap.wrap(s, TABLE_WIDTH, break_on_hyphens=False)
@@ -241,7 +242,7 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
            out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
            device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')
            seed: int = 0, # the training seed of every row
-           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: `default_jobs()`)
+           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: 1 at 'fast', else `default_jobs()`)
            progress: bool = True, # show each run's progress
            verbose: bool = True, # print a line per finished row and the table
            keep_models: bool = False, # return the trained models too (loaded from their checkpoints)

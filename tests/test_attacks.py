@@ -356,6 +356,20 @@ def test_faults_run_piped_into_head_trains_on_and_checkpoints(tmp_path):
     assert load_checkpoint(out / CHECKPOINT)["step"] == 30
 
 
+@pytest.mark.skipif(not POSIX, reason="pipes: POSIX")
+def test_faults_table_workers_survive_a_closed_stdout():
+    "`tvae-nb table1 --jobs 2 | head`: each worker process prints progress into the closed pipe and must train on."
+    category("faults: signals, pipes, full disk, concurrent writers")
+    code = ("import functools, sys\nfrom tvae_nb.cli import _PipeSafe\nsys.stdout = _PipeSafe(sys.stdout)\n"
+            "from tvae_nb.table1 import run_jobs\n"
+            "r = run_jobs(functools.partial(print, flush=True), [('progress line',)] * 6, jobs=2)\n"
+            "sys.stderr.write(f'RESULT {r}\\n')")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), text=True)
+    p.stdout.close()                                                      # the reader is gone before anything is printed
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 0 and "RESULT [None, None, None, None, None, None]" in err and "Traceback" not in err, err
+
+
 @pytest.mark.skipif(not POSIX, reason="signals: POSIX")
 def test_faults_sigterm_to_run_checkpoints_and_says_how_to_resume(tmp_path):
     category("faults: signals, pipes, full disk, concurrent writers")

@@ -188,8 +188,11 @@ def _watch_parent(parent: int):
 def _one_thread(stop=None, parent: int | None = None):
     "Initialise a worker process: one torch thread (so `jobs` workers share the cores), the stop event, a watch on the parent."
     global _STOP
+    import sys
+    from tvae_nb.cli import _PipeSafe
     torch.set_num_threads(1)
     _STOP = stop
+    sys.stdout = _PipeSafe(sys.stdout)               # `tvae-nb table1 | head`: a worker's progress goes quiet, it trains on
     if parent is not None: threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 def _guarded(fn, *args):

@@ -344,9 +344,9 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
     rank, local_rank, world = dist_env()
     dev = get_device(device)
     if world > 1 and dev.type == "cuda": dev = torch.device("cuda", local_rank)
-    _check_out_dir(out, cfg, resume, overwrite)                # before anything is created
-    with RunLock(out) if rank == 0 else contextlib.nullcontext():   # one writer per folder; a second one is refused
-        extend = _check_out_dir(out, cfg, resume, overwrite)   # again, now that no other process can write here
+    extend = _check_out_dir(out, cfg, resume, overwrite)       # before anything is created
+    with RunLock(out) if rank == 0 else contextlib.nullcontext():   # one writer per folder (rank 0); a second one is refused
+        if rank == 0: extend = _check_out_dir(out, cfg, resume, overwrite)   # again, now that no other process writes here
         own = cfg if extend is None else replace(cfg, train=replace(cfg.train, steps=extend))
         ckpt = load_checkpoint(out / CHECKPOINT, own) if resume else None
         if ckpt is not None and ckpt["step"] > cfg.train.steps:

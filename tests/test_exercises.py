@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tvae_nb import exercises as ex
+from tvae_nb import exercises as ex, exercises_capsules as ex_cap, exercises_lessons as ex_les
 from tvae_nb.topography import capsule_energy, ring_energy, torus_energy, student_t_cdf, student_t_latent, TorusTopography
 from tvae_nb.metrics import equivariance_error, invariance_error
 from tvae_nb.tvae import neighbour_agreement
@@ -17,6 +17,10 @@ from tvae_nb.train import kl_warmup
 from tvae_nb.data import transform_params
 from tvae_nb.dsprites import capsule_offsets, pearson
 from tvae_nb.checkpoint import rng_state, set_rng_state
+from tvae_nb.vae import log_px_estimates, unit_kl, active_units
+from tvae_nb.tvae import latent_diagnostics
+from tvae_nb.metrics import shuffle_frames
+from tvae_nb.table1 import likelihood_verdict
 
 # ---- reference solutions (the same as in solutions/*.ipynb; none calls a watched library function) ------------------
 def translation(images, S):
@@ -76,6 +80,32 @@ def pearson_r(x, y):
 def atomic(obj, path):
     torch.save(obj, f"{path}.tmp"); os.replace(f"{path}.tmp", path)
 
+# the lesson exercises (tvae_nb.exercises_lessons)
+def two_estimators(lw, joint_logN=True, frame_logN=1, bias=lambda S, logN: S * logN):
+    N, S = lw.shape[0], lw.shape[-1]
+    joint = torch.logsumexp(lw.sum(-1), 0) - (math.log(N) if joint_logN else 0)
+    frame = torch.logsumexp(lw, 0).sum(-1) - {1: S, 0: 0, "once": 1}[frame_logN] * math.log(N)
+    return joint, frame, bias(S, math.log(N))
+def collapse_report(mean, logvar, kl_reduce="mean", active="var", used="kl"):
+    n = mean.shape[-1]; m = mean.reshape(-1, n)
+    kl = (0.5 * (mean ** 2 + logvar.exp() - 1 - logvar)).reshape(-1, n)
+    total = {"mean": kl.sum(-1).mean(), "sum": kl.sum(), "units": kl.mean()}[kl_reduce].item()
+    act = int({"var": m.var(0), "abs": m.abs().mean(0)}[active].gt(0.01).sum())
+    use = act if used == "var" else int((kl.mean(0) > 0.1).sum())
+    return total, act, use
+def eq_null(t, perm, how="gather", centered=True, invert=False, rule=lambda r: r <= 0.5):
+    B = t.shape[0]
+    idx = {"gather": perm, "scatter": torch.argsort(perm, 1)}.get(how)
+    tn = t[torch.arange(B)[:, None], idx] if idx is not None else t[torch.randperm(B)]       # "batch": whole sequences
+    e, n = equivariance_error(t, centered), equivariance_error(tn, centered)
+    r = n / e if invert else e / n
+    return n, r, rule(r)
+def ratio_verdict(v, n, b, m, margin=True, use_ratio=True, invert=False, guard=True):
+    if guard and n == 0: return "undecided"
+    r = (n / v if invert else v / n) if use_ratio else v
+    if not margin: return "supported" if r <= b else "not supported"
+    return "supported" if r <= b - m else "not supported" if r > b + m else "undecided"
+
 REFERENCE = {
     ex.check_clockwise_theta: [[0., 1., 0.], [-1., 0., 0.]],
     ex.check_composed_phase: lambda p, q, S: (p + q) % S,
@@ -102,6 +132,11 @@ REFERENCE = {
     ex.check_pearson: pearson_r,
     ex.check_atomic_save: atomic,
     ex.check_rng_roundtrip: (torch.get_rng_state, torch.set_rng_state),
+    ex.check_two_estimators: two_estimators,
+    ex.check_collapse_report: collapse_report,
+    ex.check_eq_null: eq_null,
+    ex.check_ratio_verdict: ratio_verdict,
+    ex.check_capcorr_verdict: lambda c, n, sd: c - n > 2 * sd,
 }
 
 # ---- typical mistakes, and a word the hint must contain -------------------------------------------------------------
@@ -146,6 +181,29 @@ MISTAKES = [
     (ex.check_pearson, lambda x, y: (x * y).sum() / (x.norm() * y.norm()), "cosine"),
     (ex.check_atomic_save, lambda obj, path: torch.save(obj, path), "os.replace"),
     (ex.check_rng_roundtrip, (lambda: 0, lambda s: torch.manual_seed(s)), "set_rng_state"),
+    # the lesson exercises: each classic mistake named in 11c_exercises_lessons is caught by name
+    (ex.check_two_estimators, lambda lw: two_estimators(lw, joint_logN=False), "misses − log N"),
+    (ex.check_two_estimators, lambda lw: two_estimators(lw, frame_logN=0), "paper code's"),
+    (ex.check_two_estimators, lambda lw: two_estimators(lw, frame_logN="once"), "once per sequence"),
+    (ex.check_two_estimators, lambda lw: (lambda j, f, b: (f, j, b))(*two_estimators(lw)), "swapped"),
+    (ex.check_two_estimators, lambda lw: two_estimators(lw, bias=lambda S, logN: logN), "one frame only"),
+    (ex.check_two_estimators, lambda lw: two_estimators(lw, bias=lambda S, logN: -S * logN), "wrong sign"),
+    (ex.check_collapse_report, lambda m, lv: collapse_report(m, lv, kl_reduce="sum"), "summed over the examples"),
+    (ex.check_collapse_report, lambda m, lv: collapse_report(m, lv, kl_reduce="units"), "averaged over the units"),
+    (ex.check_collapse_report, lambda m, lv: collapse_report(m, lv, active="abs"), "the same for every input"),
+    (ex.check_collapse_report, lambda m, lv: collapse_report(m, lv, used="var"), "variance of their means"),
+    (ex.check_eq_null, lambda t, p: eq_null(t, p, how="batch"), "whole sequences"),
+    (ex.check_eq_null, lambda t, p: eq_null(t, p, centered=False), "plain E_eq"),
+    (ex.check_eq_null, lambda t, p: eq_null(t, p, how="scatter"), "scattered"),
+    (ex.check_eq_null, lambda t, p: eq_null(t, p, invert=True), "upside down"),
+    (ex.check_eq_null, lambda t, p: eq_null(t, p, rule=lambda r: r < 1), "just below 1"),
+    (ex.check_ratio_verdict, lambda v, n, b, m: ratio_verdict(v, n, b, m, margin=False), "within the margin"),
+    (ex.check_ratio_verdict, lambda v, n, b, m: ratio_verdict(v, n, b, m, use_ratio=False), "value itself"),
+    (ex.check_ratio_verdict, lambda v, n, b, m: ratio_verdict(v, n, b, m, invert=True), "upside down"),
+    (ex.check_ratio_verdict, lambda v, n, b, m: ratio_verdict(v, n, b, m, guard=False), "null of 0"),
+    (ex.check_capcorr_verdict, lambda c, n, sd: c > 2 * sd, "on its own"),
+    (ex.check_capcorr_verdict, lambda c, n, sd: abs(c - n) > 2 * sd, "below"),
+    (ex.check_capcorr_verdict, lambda c, n, sd: c - n > sd, "2 noise sd"),
 ]
 
 # ---- answers that call the library function the exercise asks the learner to write ----------------------------------
@@ -170,6 +228,14 @@ LIBRARY_CALLS = [
     (ex.check_pearson, lambda x, y: torch.corrcoef(torch.stack([x, y]))[0, 1], "corrcoef"),
     (ex.check_pearson, lambda x, y: float(np.corrcoef(x.numpy(), y.numpy())[0, 1]), "corrcoef"),
     (ex.check_rng_roundtrip, (rng_state, set_rng_state), "rng_state"),
+    (ex.check_two_estimators, lambda lw: (lambda e: (e.log_px, e.per_frame, lw.shape[-1] * math.log(lw.shape[0])))(
+        ex_les._vae._estimates(lw)), "_estimates"),
+    (ex.check_two_estimators, lambda lw: (log_mean_exp(lw.sum(-1), 0), log_mean_exp(lw, 0).sum(-1),
+                                          lw.shape[-1] * math.log(lw.shape[0])), "log_mean_exp"),
+    (ex.check_collapse_report, lambda m, lv: (unit_kl(m, lv).sum().item(), active_units(m), int((unit_kl(m, lv) > 0.1).sum())), "unit_kl"),
+    (ex.check_eq_null, lambda t, p: (lambda n: (n, equivariance_error(t, True) / n, equivariance_error(t, True) / n <= 0.5))(
+        equivariance_error(shuffle_frames(t), True)), "shuffle_frames"),
+    (ex.check_ratio_verdict, lambda v, n, b, m: "undecided" if n == 0 else ratio_verdict(v, ex_les._metrics._ratio(v, n), b, m), "_ratio"),
 ]
 
 ALL = [c for cs in ex.CHECKERS.values() for c in cs]
@@ -183,9 +249,24 @@ def test_every_checker_has_a_reference():
 def test_no_solution_is_exported():
     "The package exports checkers only: no `*_reference` (or any other) solution a learner could import."
     assert not hasattr(ex, "open_time_energy_reference")
-    extra = [n for n in ex.__all__ if not n.startswith("check_") and n not in ("CheckResult", "checker", "CHECKERS")]
-    assert extra == [], extra
-    assert not [n for n in dir(ex) if n.endswith("_reference")]
+    for mod in (ex, ex_cap, ex_les):
+        extra = [n for n in mod.__all__ if not n.startswith("check_") and n not in ("CheckResult", "checker", "CHECKERS", "LESSON_CHECKERS")]
+        assert extra == [], (mod.__name__, extra)
+        assert not [n for n in dir(mod) if n.endswith("_reference")]
+
+
+def test_every_chapter_has_a_lesson_exercise():
+    "Chapters 02, 04, 05, 06, 07 and 08 each have a checker on their own lesson (null, estimators, collapse, verdicts)."
+    for ch in ("02_vae", "04_tvae", "05_temporal_coherence", "06_equivariant_capsules", "07_complex_transforms", "08_dsprites"):
+        assert set(ex.CHECKERS[ch]) & set(ex.LESSON_CHECKERS), ch
+    assert {c for cs in ex.CHECKERS.values() for c in cs} >= set(ex.LESSON_CHECKERS)
+
+
+def test_every_checker_is_imported_from_tvae_nb_exercises():
+    "A chapter imports every checker from `tvae_nb.exercises`, wherever it is defined; unknown names still fail."
+    from tvae_nb.exercises import check_eq_null, check_pearson, CHECKERS   # noqa: F401  (defined in the other modules)
+    with pytest.raises(AttributeError): ex.no_such_checker
+    with pytest.raises(AttributeError): ex.__wrapped__
 
 
 @pytest.mark.parametrize("check", ALL, ids=lambda c: c.__name__)
@@ -284,7 +365,7 @@ def test_fail_messages_hide_the_expected_value(check, monkeypatch):
     def recording_close(a, b, tol=1e-4):
         refs.append(torch.as_tensor(b).detach().double().reshape(-1).clone())
         return real(a, b, tol)
-    monkeypatch.setattr(ex, "_close", recording_close)
+    for mod in (ex, ex_cap, ex_les): monkeypatch.setattr(mod, "_close", recording_close)
     fails = 0
     for wrong in _wrong_answers(check):
         refs.clear()
@@ -315,7 +396,8 @@ class _Recorder:
 
 NO_INPUTS = (ex.check_clockwise_theta, ex.check_rng_roundtrip, ex.check_atomic_save)   # a value; no data; a file
 TENSOR_INPUTS = [c for c in ALL if c not in NO_INPUTS + (ex.check_composed_phase, ex.check_cycle_angles,
-                 ex.check_sup_distance, ex.check_kl_warmup, ex.check_impulse_response, ex.check_flat_capsules)]
+                 ex.check_sup_distance, ex.check_kl_warmup, ex.check_impulse_response, ex.check_flat_capsules,
+                 ex.check_ratio_verdict, ex.check_capcorr_verdict)]           # these two take numbers, not tensors
 
 def _signature(args) -> tuple:
     "Hashable summary of the data an answer was called with: tensors by shape and sum, numbers by value."
@@ -357,3 +439,58 @@ def test_checkers_are_immune_to_answers_that_change_their_inputs():
     def rolling_in_place(t0, k):
         out = torch.roll(t0, k, -1); t0.zero_(); return out
     assert check_roll_prediction(rolling_in_place, verbose=False).passed
+
+
+# ---- the instructor guide: its plans add up, every Explore question has an answer, the learners' copy has none ------
+import json as _json
+from pathlib import Path as _Path
+_ROOT = _Path(__file__).resolve().parents[1]
+_GUIDE = _ROOT / "nbs" / "instructor_guide.ipynb"
+
+
+def _guide_namespace(monkeypatch) -> dict:
+    "Run the guide's code cells (pure Python: timings, word counts, plans) from nbs/, as the notebook does."
+    monkeypatch.chdir(_ROOT / "nbs")
+    ns = {}
+    for c in _json.loads(_GUIDE.read_text())["cells"]:
+        if c["cell_type"] == "code": exec("".join(c["source"]), ns)
+    return ns
+
+
+def test_guide_plans_add_up(monkeypatch):
+    "Every slot's items fit it, the 90-minute and 3.5-hour plans last that long, and the weeks cover the table's total."
+    ns = _guide_namespace(monkeypatch)
+    for plan, pre, length in ((ns["PLAN_90"], ns["PRE_90"], 90), (ns["PLAN_WHOLE"], ns["PRE_WHOLE"], 210)):
+        assert ns["check_plan"](plan, pre, length)
+        assert all(sum(i.minutes for i in s.items) <= s.end - s.start for s in plan)
+        heavy_bg = [s for s in plan if s.bg]
+        assert all(not any(i.kind == "run" for i in s.items) for s in heavy_bg)        # a background run is alone
+    t = ns["timings"]
+    total = sum(ns["reading_minutes"](c) + (ns["run_minutes"](t, c) or 0) +
+                ns["exercise_minutes"](t, c, ex.CHECKERS, ex.LESSON_CHECKERS) for c in ns["CHAPTERS"])
+    assert f"{total} minutes of homework in all" in ns["week_table"](ns["WEEKS"])
+    assert f"| **all** |" in ns["time_table"](t, ex.CHECKERS, ex.LESSON_CHECKERS)
+
+
+def test_guide_answers_every_explore_question():
+    "Each notebook's 'Explore: title' questions, and each 'Explore further' question, have an answer paragraph in the guide."
+    guide = "\n".join("".join(c["source"]) for c in _json.loads(_GUIDE.read_text())["cells"] if c["cell_type"] == "markdown")
+    answers = guide[guide.index("## Answers: the Explore questions"):]
+    for nb in sorted((_ROOT / "nbs").glob("[0-9]*.ipynb")):
+        text = "\n".join("".join(c["source"]) for c in _json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
+        if "Explore further" not in text: continue
+        para = re.search(rf"\*\*{re.escape(nb.stem)}\.\*\*(.*?)(?=\n\n\*\*|\Z)", answers, re.S)
+        assert para, f"no answers for {nb.stem}"
+        for title in re.findall(r"\*\*Explore: ([^*]+?)[.?]\*\*", text):
+            assert title.lower().rstrip("?") in para.group(1).lower(), (nb.stem, title)
+
+
+def test_learners_copy_of_the_guide_has_no_answers():
+    sys.path.insert(0, str(_ROOT / "tools"))
+    from student_copy import drop_answers
+    for c in _json.loads(_GUIDE.read_text())["cells"]:
+        s = "".join(c["source"])
+        if s.startswith(("## Answers", "## A rubric")):
+            cut = drop_answers(s)
+            assert cut.splitlines()[0] == s.splitlines()[0] and len(cut) < 200 < len(s)
+        elif c["cell_type"] == "markdown": assert drop_answers(s) == s

@@ -122,8 +122,8 @@ CLI_VALUE = [
     ("data --out a file", lambda t: ["data", "--out", str(_file(t)), "--source", "embedded"], "is a file, not a folder"),
     ("data --out under a file", lambda t: ["data", "--out", str(_file(t) / "x"), "--source", "embedded"], "is under the file"),
     ("table1 --out a file", lambda t: ["table1", "--budget", "fast", "--out", str(_file(t))], "is a file, not a folder"),
-    ("data --n -1", lambda t: ["data", "--out", str(t / "d"), "--n", "-1", "--source", "embedded"], "--n must be an integer >= 1, got --n=-1"),
-    ("data --n 0", lambda t: ["data", "--out", str(t / "d"), "--n", "0", "--source", "embedded"], "--n must be an integer >= 1, got --n=0"),
+    ("data --n -1", lambda t: ["data", "--out", str(t / "d"), "--n", "-1", "--source", "embedded"], "--n must be an integer in [1, 100], got --n=-1"),
+    ("data --n 0", lambda t: ["data", "--out", str(t / "d"), "--n", "0", "--source", "embedded"], "--n must be an integer in [1, 100], got --n=0"),
     ("data --seed 2**70", lambda t: ["data", "--out", str(t / "d"), "--seed", str(2**70), "--source", "embedded"], "--seed must be an integer in"),
 ]
 

@@ -31,9 +31,9 @@ def _numbers(res):
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    "The fast table with the default --jobs (every core: 2 processes on a 2-core machine)."
+    "The fast table in 2 processes (the default at --budget fast is 1: spawning costs more than it saves there)."
     out = tmp_path_factory.mktemp("t1") / "default"
-    return out, *_table1(out)
+    return out, *_table1(out, "--jobs", "2")
 
 
 def test_table1_fast_end_to_end(default_run):
@@ -85,11 +85,23 @@ def test_jobs_1_and_an_interrupted_table_give_the_same_numbers(default_run, tmp_
     half = run_experiment(cfg, out / cfg.name, progress=False, stop_after=cfg.train.steps // 2)   # the interruption
     assert not half.finished
     r, serial = _table1(out, "--jobs", "1")
-    assert serial["jobs"] == 1 and parallel["jobs"] >= 1
+    assert serial["jobs"] == 1 and parallel["jobs"] == 2
     assert f"steps {cfg.train.steps // 2} -> {cfg.train.steps}" in r.stdout          # resumed, not restarted
     assert _numbers(serial) == _numbers(parallel)                                   # bit for bit (JSON floats)
-    r2, again = _table1(out, "--jobs", "1")                                          # finished: reloaded, not retrained
-    assert f"steps {cfg.train.steps} -> {cfg.train.steps}" in r2.stdout and _numbers(again) == _numbers(serial)
+    r2, again = _table1(out)                                                         # finished: reloaded, not retrained
+    assert "already complete" in r2.stdout and " steps 0 -> " not in r2.stdout and _numbers(again) == _numbers(serial)
+    assert str(out / "table1.json") in r2.stdout.splitlines()[-3]                   # the last lines say where the files are
+
+
+def test_a_config_mismatch_is_refused_before_any_worker_starts(default_run, tmp_path):
+    import time
+    out = tmp_path / "copy"
+    shutil.copytree(default_run[0], out)
+    t0 = time.time()
+    r = subprocess.run(_cli() + ["table1", "--budget", "fast", "--out", str(out), "--seed", "1", "--jobs", "2"],
+                       capture_output=True, text=True, cwd=out.parent, timeout=300)
+    assert r.returncode == 2 and "train.seed: 0 != 1" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "MNIST" not in r.stdout and time.time() - t0 < 15                        # refused before anything was built
 
 
 def test_table1_bad_budget_is_a_clear_error(tmp_path):

@@ -181,6 +181,7 @@ def to_html(nb_path: Path, dest: Path) -> Path:
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     mathjax = vendor_mathjax(dest.parent)
     exporter = HTMLExporter(template_name="lab", template_file="tvae_offline.html.j2", embed_images=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True,      # no In [ ]: / Out[ ]:
                             extra_loaders=[DictLoader({"tvae_offline.html.j2": OFFLINE_TEMPLATE})],
                             mathjax_url=f"{mathjax.relative_to(dest.parent).as_posix()}/MathJax.js?config={MATHJAX_CONFIG}")
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={HIDE_INPUT}), enabled=True)
@@ -215,18 +216,108 @@ def render(notebooks=None, out=ROOT / "site", fast=False, threads=2, verbose=Tru
 
 
 def write_index(out: Path, results: dict) -> Path:
-    "Write `out/pages.html` linking every page (existing pages from earlier runs included), and `out/pages.json`."
+    "Write `out/pages.html` linking every page (existing pages from earlier runs included), `out/pages.json`, and the site around the pages (`add_site`)."
     rows = []
-    for stem, r in sorted(results.items()):
-        status = "" if r["ok"] else " <strong>(failed to run; see the page)</strong>"
-        rows.append(f'<li><a href="{html.escape(r["page"])}">{html.escape(r["title"])}</a> '
-                    f'<small>({html.escape(stem)}, {r["seconds"]} s)</small>{status}</li>')
+    for stem in site_order(results):
+        r = results[stem]
+        status = "" if r["ok"] else ' <strong class="failed">failed to run; see the page</strong>'
+        rows.append(f'<tr><td><a href="{html.escape(r["page"])}">{html.escape(r["title"])}</a></td>'
+                    f'<td><code>{html.escape(stem)}</code></td><td class="num">{r["seconds"]} s</td><td>{status}</td></tr>')
     page = out / "pages.html"
-    page.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>tvae_nb course pages</title></head>\n"
-                    "<body><h1>tvae_nb: rendered course pages</h1>\n<ul>\n" + "\n".join(rows) + "\n</ul></body></html>\n",
-                    encoding="utf-8")
+    page.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>tvae_nb course pages</title>\n"
+                    f"<style>{INDEX_CSS}</style></head>\n<body><main><h1>tvae_nb: the course pages</h1>\n"
+                    "<p>Every chapter of the course, rendered with its outputs. Each page has the chapter list, a table of "
+                    "its sections, previous / next links and a search over all pages.</p>\n<table><thead><tr><th>page</th>"
+                    "<th>notebook</th><th>run time</th><th></th></tr></thead><tbody>\n" + "\n".join(rows)
+                    + "\n</tbody></table></main></body></html>\n", encoding="utf-8")
     (out / "pages.json").write_text(json.dumps(results, indent=1) + "\n")
+    add_site(out, results)
     return page
+
+
+# ------------------------------------------------------------------------------------------ the pages as a site
+SITE_BLOCK = re.compile(r"<!-- tvae-site -->.*?<!-- /tvae-site -->", re.S)     # what add_site inserts (replaced on a re-run)
+HEADING = re.compile(r'<h([1-3]) id="([^"]+)">(.*?)(?:<a class="anchor-link"[^>]*>.*?</a>)?</h\1>', re.S)
+INDEX_CSS = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#fafafa;color:#222}"
+             "main{max-width:900px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;width:100%}"
+             "th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #ddd}th{background:#eee}"
+             "td.num{text-align:right;white-space:nowrap}a{color:#1a5fb4;text-decoration:none}a:hover{text-decoration:underline}"
+             ".failed{color:#b00}")
+SITE_CSS = ("#tvae-nav{position:fixed;top:0;left:0;bottom:0;width:250px;overflow-y:auto;background:#f5f5f5;"
+            "border-right:1px solid #ddd;padding:.8em;font:14px/1.35 system-ui,sans-serif;box-sizing:border-box;z-index:10}"
+            "#tvae-nav h2{font-size:15px;margin:.2em 0 .5em}#tvae-nav ol,#tvae-nav ul{padding-left:1.2em;margin:.2em 0}"
+            "#tvae-nav li{margin:.15em 0}#tvae-nav a{color:#1a5fb4;text-decoration:none}"
+            "#tvae-nav a[aria-current=page]{font-weight:bold;color:#000}"
+            "#tvae-search{width:100%;box-sizing:border-box;margin:.3em 0;padding:.3em}"
+            "#tvae-search-results{font-size:13px}#tvae-toc{margin-top:.8em;border-top:1px solid #ddd;padding-top:.5em}"
+            "body{margin-left:260px!important}.tvae-prevnext{display:flex;justify-content:space-between;"
+            "font:14px system-ui,sans-serif;margin:.8em 1.5em}.tvae-prevnext a{color:#1a5fb4;text-decoration:none}"
+            "@media (max-width:800px){#tvae-nav{position:static;width:auto;border:0}body{margin-left:0!important}}")
+SEARCH_JS = """(function () {
+  var box = document.getElementById('tvae-search'), list = document.getElementById('tvae-search-results');
+  if (!box || !window.TVAE_SEARCH) return;
+  box.addEventListener('input', function () {
+    var q = box.value.toLowerCase().trim(); list.innerHTML = '';
+    if (q.length < 2) return;
+    var n = 0;
+    for (var i = 0; i < TVAE_SEARCH.length && n < 25; i++) {
+      var e = TVAE_SEARCH[i];
+      if ((e.s + ' ' + e.x).toLowerCase().indexOf(q) < 0) continue;
+      var li = document.createElement('li'), a = document.createElement('a');
+      a.href = e.p + (e.i ? '#' + e.i : ''); a.textContent = e.t + ': ' + e.s;
+      li.appendChild(a); list.appendChild(li); n++;
+    }
+    if (!n) list.innerHTML = '<li>no match</li>';
+  });
+})();
+"""
+
+
+def site_order(results: dict) -> list[str]:
+    "The pages in reading order: the front page, then the chapters by file name."
+    return (["index"] if "index" in results else []) + sorted(k for k in results if k != "index")
+
+
+def _text(fragment: str) -> str:
+    "Visible text of an HTML fragment, whitespace collapsed."
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", fragment, flags=re.S)))).strip()
+
+
+def sections(body: str) -> list[tuple[int, str, str, str]]:
+    "The page's headings h1-h3 as (level, id, title, text of the section up to the next heading)."
+    hs = list(HEADING.finditer(body))
+    return [(int(m[1]), m[2], _text(m[3]), _text(body[m.end():hs[k + 1].start() if k + 1 < len(hs) else len(body)])[:400])
+            for k, m in enumerate(hs)]
+
+
+def add_site(out: Path, results: dict):
+    "Give every page the chapter list, previous / next links, a table of its sections and a search over all pages (search.js: a prebuilt index; works from file://)."
+    out = Path(out)
+    order = [s for s in site_order(results) if (out / results[s]["page"]).exists()]
+    bodies = {s: SITE_BLOCK.sub("", (out / results[s]["page"]).read_text(encoding="utf-8")) for s in order}
+    index = [{"p": results[s]["page"], "t": results[s]["title"], "i": hid, "s": title, "x": text}
+             for s in order for lvl, hid, title, text in sections(bodies[s])]
+    (out / "search.js").write_text("window.TVAE_SEARCH = " + json.dumps(index, ensure_ascii=False) + ";\n" + SEARCH_JS,
+                                   encoding="utf-8")
+    link = lambda s, **kw: (f'<a href="{html.escape(results[s]["page"])}"'
+                            + "".join(f' {k.replace("_", "-")}="{v}"' for k, v in kw.items()) + f'>{html.escape(results[s]["title"])}</a>')
+    for k, s in enumerate(order):
+        body = bodies[s]
+        chapters = "".join(f"<li>{link(c, aria_current='page') if c == s else link(c)}</li>" for c in order)
+        toc = "".join(f'<li class="l{lvl}"><a href="#{html.escape(hid)}">{html.escape(title)}</a></li>'
+                      for lvl, hid, title, _ in sections(body) if lvl in (2, 3))
+        prev = f'<span>&larr; {link(order[k - 1], rel="prev")}</span>' if k else "<span></span>"
+        nxt = f'<span>{link(order[k + 1], rel="next")} &rarr;</span>' if k + 1 < len(order) else "<span></span>"
+        pn = f'<nav class="tvae-prevnext" aria-label="previous and next page">{prev}<a href="pages.html">all pages</a>{nxt}</nav>'
+        nav = (f'<nav id="tvae-nav" aria-label="course"><h2><a href="{html.escape(results[order[0]]["page"])}">tvae_nb course</a></h2>'
+               f'<input id="tvae-search" type="search" placeholder="search the pages" aria-label="search the pages">'
+               f'<ul id="tvae-search-results"></ul><ol>{chapters}</ol>'
+               + (f'<div id="tvae-toc"><strong>On this page</strong><ul>{toc}</ul></div>' if toc else "") + "</nav>")
+        block = lambda x: f"<!-- tvae-site -->{x}<!-- /tvae-site -->"
+        body = body.replace("</head>", block(f"<style>{SITE_CSS}</style>") + "</head>", 1)
+        body = re.sub(r"(<body[^>]*>)", lambda m: m[1] + block(nav + pn), body, count=1)
+        body = body.replace("</body>", block(pn + '<script src="search.js"></script>') + "</body>", 1)
+        (out / results[s]["page"]).write_text(body, encoding="utf-8")
 
 
 def main():

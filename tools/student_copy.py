@@ -1,10 +1,11 @@
-"""Write a copy of the course for learners: no `solutions/` folder, and no sentence that points to it.
+"""Write a copy of the course for learners: no `solutions/` folder, no sentence that points to it, no answers in the guide.
 
     python tools/student_copy.py DEST [--force]
 
 Copies every file git tracks (so nothing built or downloaded comes along) except `solutions/` and the test that runs
 the solutions (`tests/test_solutions.py`), into DEST. In the notebooks and Markdown files, every sentence that
-mentions `solutions/` is removed; nothing else changes, so the exercises, their checkers and the chapters' outputs
+mentions `solutions/` is removed, and the instructor guide's answer sections (markdown cells headed `## Answers`, and the
+rubric) keep only their heading; nothing else changes, so the exercises, their checkers and the chapters' outputs
 stay as they are. Teachers hand DEST to their class (zip it, or push it to a repository of its own).
 """
 import argparse, json, re, shutil, subprocess, sys
@@ -29,13 +30,23 @@ def drop_solution_sentences(text: str) -> str:
     return text
 
 
+ANSWER_HEADINGS = ("## Answers", "## A rubric")       # the guide's sections a learner must not read
+
+
+def drop_answers(text: str) -> str:
+    "A markdown cell headed by one of `ANSWER_HEADINGS`, cut to its heading; any other cell unchanged."
+    if not text.startswith(ANSWER_HEADINGS): return text
+    return text.splitlines()[0] + "\n\nLeft out of the learners' copy: the teacher's copy of the course has it.\n"
+
+
 def strip_notebook(path: Path):
-    "Remove the sentences about `solutions/` from a notebook's markdown cells, in place."
+    "Remove the sentences about `solutions/` and the guide's answer sections from a notebook's markdown cells, in place."
     nb = json.loads(path.read_text())
     for c in nb["cells"]:
         src = "".join(c["source"])
-        if c["cell_type"] == "markdown" and "solutions/" in src:
-            c["source"] = drop_solution_sentences(src).splitlines(keepends=True)
+        if c["cell_type"] != "markdown": continue
+        new = drop_answers(drop_solution_sentences(src) if "solutions/" in src else src)
+        if new != src: c["source"] = new.splitlines(keepends=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/checkpoint.html.md"""
 
 # %% ../nbs/09b_checkpoint.ipynb #c37ed88c
 from __future__ import annotations
-import hashlib, io, json, math, os
+import errno, hashlib, io, json, math, os, stat
 from pathlib import Path
 
 import torch
@@ -18,8 +18,8 @@ from .train import History
 from .recipes import ExperimentConfig
 
 # %% auto #0
-__all__ = ['CHECKPOINT', 'CHECKPOINT_FORMAT', 'EXPLODED', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'checkpoint_refusal']
+__all__ = ['CHECKPOINT', 'CHECKPOINT_FORMAT', 'LOCK', 'EXPLODED', 'rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'check_regular', 'open_nofollow', 'RunLock', 'checkpoint_refusal']
 
 # %% ../nbs/09b_checkpoint.ipynb #ce0cd591
 CHECKPOINT = "checkpoint.pt"
@@ -59,6 +59,9 @@ def _open_envelope(outer, path: Path) -> dict:
     if not isinstance(outer, dict) or not {"format", "sha256", "payload"} <= set(outer):
         missing = sorted({"format", "sha256", "payload"} - set(outer)) if isinstance(outer, dict) else "everything"
         raise ValueError(f"checkpoint {str(path)!r} is not a tvae-nb experiment checkpoint (missing {missing})")
+    if type(outer["format"]) is not int:
+        raise ValueError(f"checkpoint {str(path)!r} is not a tvae-nb experiment checkpoint (its format is a "
+                         f"{type(outer['format']).__name__}, expected the integer {CHECKPOINT_FORMAT})")
     if outer["format"] != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {str(path)!r} has format {outer['format']!r}; this tvae_nb reads format "
                          f"{CHECKPOINT_FORMAT}; start a new run in another --out folder")
@@ -113,11 +116,20 @@ def save_checkpoint(path, # the checkpoint file
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(), "history": _history_state(history), "ranks": rank_states}
     for old in _orphans(path): old.unlink(missing_ok=True)          # left by a crash of an earlier save
+    buf = io.BytesIO(); torch.save(_envelope(ckpt), buf); data = buf.getvalue()   # in memory: a full disk is an OSError
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(_envelope(ckpt), f)
-        f.flush(); os.fsync(f.fileno())                               # the bytes are on disk before the rename
-    os.replace(tmp, path)
+    try:
+        with open_nofollow(tmp, "wb") as f:
+            f.write(data)
+            f.flush(); os.fsync(f.fileno())                           # the bytes are on disk before the rename
+        os.replace(tmp, path)
+    except BaseException as e:                                        # a full disk, a signal: no partial file stays
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(e.errno, f"no space left on the disk of {str(path.parent)!r} (needed about "
+                          f"{math.ceil(len(data) / 1e6)} MB for {path.name}); the previous checkpoint is kept: free "
+                          f"some space and resume with --resume") from None
+        raise
     _fsync_dir(path.parent)                                           # and so is the rename
     return path
 
@@ -136,6 +148,7 @@ def load_checkpoint(path, # the checkpoint file
     if not isinstance(ckpt, dict) or not need <= set(ckpt):
         raise ValueError(f"checkpoint {str(path)!r} is not a tvae-nb experiment checkpoint (missing "
                          f"{sorted(need - set(ckpt)) if isinstance(ckpt, dict) else 'everything'})")
+    _check_fields(ckpt, path)
     if ckpt["version"] != __version__:
         raise ValueError(f"checkpoint {str(path)!r} was written by tvae_nb {ckpt['version']}, this is tvae_nb "
                          f"{__version__}; resume with the same version or start a new run in another --out folder")
@@ -153,6 +166,100 @@ def load_checkpoint(path, # the checkpoint file
             raise ValueError(f"checkpoint {str(path)!r} was written with another config of {cfg.name!r} "
                              f"(differs in: {', '.join(_diff(theirs, ours))})")
     return ckpt
+
+def _check_fields(ckpt: dict, path: Path):
+    "Refuse a checkpoint whose fields (past a valid checksum: a forger can recompute it) have the wrong types or do not fit together."
+    def bad(what): raise ValueError(f"checkpoint {str(path)!r} is invalid: {what}; it is never resumed from: start again with --overwrite")
+    for k, t in (("experiment", str), ("config", str), ("version", str), ("model", dict), ("optimizer", dict),
+                 ("history", dict), ("ranks", list)):
+        if not isinstance(ckpt[k], t): bad(f"{k} is a {type(ckpt[k]).__name__}, expected a {t.__name__}")
+    for k in ("step", "world_size"):
+        if type(ckpt.get(k)) is not int or ckpt[k] < (0 if k == "step" else 1):
+            bad(f"{k}={ckpt.get(k)!r}, expected an integer >= {0 if k == 'step' else 1}")
+    try: own = json.loads(ckpt["config"])
+    except json.JSONDecodeError as e: bad(f"its stored config is not JSON ({e.msg} at character {e.pos})")
+    steps = own.get("train", {}).get("steps") if isinstance(own, dict) and isinstance(own.get("train"), dict) else None
+    if type(steps) is not int: bad("its stored config has no integer train.steps")
+    if ckpt["step"] > steps: bad(f"step={ckpt['step']} is past the run's own train.steps={steps}")
+    for k, v in ckpt["model"].items():
+        if not isinstance(v, torch.Tensor): bad(f"model[{k!r}] is a {type(v).__name__}, expected a tensor")
+        if v.is_floating_point() and not torch.isfinite(v).all(): bad(f"model[{k!r}] holds NaN or infinite weights")
+    h = ckpt["history"]
+    if not {"steps", "values", "evals", "seconds", "stopped"} <= set(h): bad("its history misses fields")
+    n = ckpt["step"]
+    if not (isinstance(h["steps"], torch.Tensor) and h["steps"].ndim == 1 and len(h["steps"]) == n):
+        bad(f"its history must hold one entry per step done ({n}), got "
+            f"{len(h['steps']) if isinstance(h['steps'], torch.Tensor) and h['steps'].ndim == 1 else type(h['steps']).__name__}")
+    if not isinstance(h["values"], dict) or not all(isinstance(v, torch.Tensor) and v.shape == (n,) for v in h["values"].values()):
+        bad(f"its history's values must be tensors of {n} entries")
+    try: evals = json.loads(h["evals"]) if isinstance(h["evals"], str) else None
+    except json.JSONDecodeError: evals = None
+    if not (isinstance(evals, list) and len(evals) <= n + 1 and all(isinstance(e, dict) for e in evals)):
+        bad(f"its history's evaluations must be a JSON list of at most {n + 1} entries")
+    if not (isinstance(h["seconds"], (int, float)) and math.isfinite(h["seconds"]) and h["seconds"] >= 0):
+        bad(f"its history's seconds={h['seconds']!r}, expected a finite number >= 0")
+
+# ---- the run folder: files that are regular and a lock that says who writes
+LOCK = ".lock"                # FOLDER/.lock: held (flock) by the process writing into FOLDER, holds its pid
+
+def check_regular(path, # a file a run writes (it need not exist)
+                 ):
+    "Refuse `path` if it exists and is not a regular file (a symbolic link, a FIFO, a folder, a device): writes never follow links or block on pipes."
+    try: mode = os.lstat(path).st_mode
+    except FileNotFoundError: return
+    if stat.S_ISREG(mode): return
+    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a folder" if stat.S_ISDIR(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device file")
+    raise ValueError(f"{str(path)!r} is {kind}, not a regular file; a run writes only regular files of its own "
+                     f"there: remove it or choose another --out")
+
+def open_nofollow(path, # the file to write
+                  mode: str = "w", # 'w', 'a' (text) or 'wb'
+                 ):
+    "Open `path` for writing without following a symbolic link and without blocking on a FIFO; anything but a regular file is refused."
+    flags = (os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+             | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try: fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR): check_regular(path)       # says what it is
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd); check_regular(path)
+        raise ValueError(f"{str(path)!r} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+
+class RunLock:
+    "An advisory lock (`fcntl.flock`) on FOLDER/.lock for as long as a run (or a table) writes into FOLDER: a second writer is refused with the holder's pid."
+    def __init__(self, folder, # the folder to own (created if missing)
+                ): self.folder, self.fd = Path(folder), None
+    def __enter__(self):
+        try: import fcntl
+        except ImportError: return self                               # not POSIX: no lock
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / LOCK
+        for _ in range(3):
+            check_regular(path)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise ValueError(f"--out {str(self.folder)!r} is in use by another tvae-nb process (pid {holder}, lock "
+                                 f"file {str(path)!r}); wait for it to end or choose another --out") from None
+            try: same = os.fstat(fd).st_ino == os.stat(path).st_ino          # not a lock file its holder just removed
+            except FileNotFoundError: same = False
+            if same: break
+            os.close(fd)
+        else: raise ValueError(f"--out {str(self.folder)!r}: could not take the lock {str(path)!r}; try again")
+        os.ftruncate(fd, 0); os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+    def __exit__(self, *exc):
+        if self.fd is None: return
+        import fcntl
+        try: (self.folder / LOCK).unlink(missing_ok=True)             # removed while still held: no second holder
+        finally: fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
 
 def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     "Keys (dotted) whose values differ between two nested dicts."

@@ -6,15 +6,16 @@ Docs: https://tvae-nb.github.io/tvae_nb/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #1151157a
 from __future__ import annotations
-import argparse, json, math, sys
+import argparse, errno, json, math, os, sys
 from pathlib import Path
 
-import torch
-
 from . import __version__
-from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, fast_mode, get_device
-from .data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, check_out_dir
-from .recipes import BUDGETS, TABLE1_TRANSFORMS
+# No torch at import: `tvae-nb --help` answers at once; each command imports what it runs. These four equal the
+# library's (tvae_nb.recipes.BUDGETS and TABLE1_TRANSFORMS, tvae_nb.core.MAX_SEED and MAX_STEPS; a test checks).
+_BUDGETS = ("fast", "quick", "long", "paper")
+_TABLE1_TRANSFORMS = ("rotation", "hue", "scale", "paper")
+_MAX_SEED, _MAX_STEPS = 2**32 - 1, 10**9
+_MAX_DATA_N, _MAX_DATA_SEQ_LEN = 100, 200      # `tvae-nb data` draws a PNG grid: at most 100 rows x 200 frames
 
 # %% auto #0
 __all__ = ['cmd_data', 'cmd_list', 'cmd_show', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
@@ -23,8 +24,12 @@ __all__ = ['cmd_data', 'cmd_list', 'cmd_show', 'cmd_run', 'cmd_table1', 'build_p
 def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed, source, device)
             ) -> Path:
     "Load MNIST, print what was loaded and save a PNG grid of one sequence per transform."
+    import torch
+    from tvae_nb.core import check_int, get_device
+    from tvae_nb.data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, check_out_dir
     check_out_dir(args.out, "--out")
-    check_int("--n", args.n, 1); check_int("--seq-len", args.seq_len, 2); check_int("--seed", args.seed, 0, MAX_SEED)
+    check_int("--n", args.n, 1, _MAX_DATA_N); check_int("--seq-len", args.seq_len, 2, _MAX_DATA_SEQ_LEN)
+    check_int("--seed", args.seed, 0, _MAX_SEED)
     images, labels = load_mnist("train", source=args.source)
     test_images, _ = load_mnist("test", source=args.source)
     print(f"train: images {tuple(images.shape)} {images.dtype} in [{images.min():.0f}, {images.max():.0f}], "
@@ -37,6 +42,7 @@ def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed,
         seq = make_sequences(images[idx].to(dev), tf, args.seq_len, generator=g)    # (n, S, C, 28, 28)
         rows.append(seq.expand(-1, -1, 3, -1, -1).cpu()); names += [tf] * args.n
         print(f"{tf:>12}: sequences {tuple(seq.shape)}")
+    print(f"digits shown: {', '.join(str(int(v)) for v in labels[idx])} (drawn at random from the training split)")
     out = save_sequence_grid(Path(args.out) / "sequences.png", torch.cat(rows),
                              title=f"{args.seq_len}-frame sequences, random start phases", row_labels=names)
     print(f"saved {out}")
@@ -49,7 +55,7 @@ def cmd_list(args, # the parsed `tvae-nb list` arguments (none are read)
     from tvae_nb.recipes import EXPERIMENTS, make_experiment
     width = max(map(len, EXPERIMENTS))
     lines = [f"{name:<{width}}  {make_experiment(name, 'fast').description}" for name in EXPERIMENTS]
-    print(f"experiments (budgets: {', '.join(BUDGETS)}; run one with: tvae-nb run NAME --budget BUDGET)")
+    print(f"experiments (budgets: {', '.join(_BUDGETS)}; run one with: tvae-nb run NAME --budget BUDGET)")
     for l in lines: print("  " + l)
     return lines
 
@@ -74,9 +80,10 @@ def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, step
 def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform, out, device, seed, jobs, ...)
               ):
     "Table 1 at a budget: the registered Table-1 experiments, each run (or resumed) in its own folder, `--jobs` at a time."
+    from tvae_nb.core import check_choice
     from tvae_nb.table1 import table1
-    check_choice("--budget", args.budget, BUDGETS)
-    if args.transform is not None: check_choice("--transform", args.transform, TABLE1_TRANSFORMS)
+    check_choice("--budget", args.budget, _BUDGETS)
+    if args.transform is not None: check_choice("--transform", args.transform, _TABLE1_TRANSFORMS)
     return table1(args.budget, args.transform, args.out, device=args.device, seed=args.seed, jobs=args.jobs,
                   progress=not args.no_progress, overwrite=args.overwrite)
 
@@ -106,26 +113,38 @@ def _positive_arg(name: str):
 # %% ../nbs/10_cli.ipynb #3546a2a9
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `tvae-nb` with all sub-commands."
-    p = argparse.ArgumentParser(prog="tvae-nb", description="Topographic VAE course: data, experiments and tables.")
+    ex = lambda *lines: "examples:\n" + "\n".join(f"  {l}" for l in lines)
+    kw = dict(formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="tvae-nb", description="Topographic VAE course: data, experiments and tables.",
+                                epilog=ex("tvae-nb table1                   # Table 1 at the quick budget (about ten minutes)",
+                                          "tvae-nb run table1-tvae-partial --budget fast", "tvae-nb COMMAND --help"), **kw)
     p.add_argument("--version", action="version", version=f"tvae-nb {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    d = sub.add_parser("data", help="load MNIST, print what was loaded and save a PNG grid of sequences")
+    d = sub.add_parser("data", help="load MNIST, print what was loaded and save a PNG grid of sequences",
+                       epilog=ex("tvae-nb data", "tvae-nb data --n 4 --seq-len 12 --out runs/data4"), **kw)
     d.add_argument("--out", default="runs/data", help="output folder (default: runs/data)")
-    d.add_argument("--source", default="auto", choices=["auto", "embedded", "torchvision"])
-    d.add_argument("--seq-len", type=int, default=18)
-    d.add_argument("--n", type=int, default=2, help="sequences per transform")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", default="cpu")
+    d.add_argument("--source", default="auto", choices=["auto", "embedded", "torchvision"],
+                   help="which MNIST: the subset inside the package, torchvision's files, or auto (torchvision's if present)")
+    d.add_argument("--seq-len", type=int, default=18,
+                   help=f"frames per sequence, 2 to {_MAX_DATA_SEQ_LEN} (default: 18)")
+    d.add_argument("--n", type=int, default=2,
+                   help=f"sequences per transform, 1 to {_MAX_DATA_N} (default: 2)")
+    d.add_argument("--seed", type=int, default=0, help="which digits and start phases (default: 0)")
+    d.add_argument("--device", default="cpu", help="where the sequences are made: cpu, cuda, cuda:N, mps or auto (default: cpu)")
     d.set_defaults(func=cmd_data)
-    l = sub.add_parser("list", help="list the registered experiments")
+    l = sub.add_parser("list", help="list the registered experiments", epilog=ex("tvae-nb list"), **kw)
     l.set_defaults(func=cmd_list)
-    s = sub.add_parser("show", help="print the complete config of one experiment at a budget (what `run` trains)")
-    r = sub.add_parser("run", help="run one experiment: metrics.jsonl, figures and a resumable checkpoint in --out")
+    s = sub.add_parser("show", help="print the complete config of one experiment at a budget (what `run` trains)",
+                       epilog=ex("tvae-nb show table1-tvae-partial --budget quick"), **kw)
+    r = sub.add_parser("run", help="run one experiment: metrics.jsonl, figures and a resumable checkpoint in --out",
+                       epilog=ex("tvae-nb run table1-tvae-partial --budget fast --out runs/p",
+                                 "tvae-nb run table1-tvae-partial --budget fast --out runs/p --resume --steps 120"), **kw)
     for q in (s, r):                                         # `show` takes the same experiment arguments as `run`
         q.add_argument("name", help="experiment name (see `tvae-nb list`)")
-        q.add_argument("--budget", default=None, help=f"{', '.join(BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
-        q.add_argument("--seed", type=_int_arg("seed", 0, MAX_SEED), default=None, help="training seed (default: the experiment's)")
-        q.add_argument("--steps", type=_int_arg("steps", 0, MAX_STEPS), default=None, help="override the budget's step count")
+        q.add_argument("--budget", default=None, help=f"{', '.join(_BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
+        q.add_argument("--seed", type=_int_arg("seed", 0, _MAX_SEED), default=None, help="training seed (default: the experiment's)")
+        q.add_argument("--steps", type=_int_arg("steps", 0, _MAX_STEPS), default=None,
+                       help="override the budget's step count (with --resume: a larger count trains a finished run further)")
         q.add_argument("--lr", type=_positive_arg("lr"), default=None, help="learning rate (default: the budget's)")
         q.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None,
                        help="clip the gradient norm to this value (default: the budget's, usually none)")
@@ -138,16 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many seconds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, lines in a file)")
     r.set_defaults(func=cmd_run)
-    t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table")
-    t.add_argument("--budget", default=None, help=f"{', '.join(BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
+    t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table",
+                       epilog=ex("tvae-nb table1 --budget fast --out runs/t1   # a minute: the seven rows, tiny",
+                                 "tvae-nb table1 --budget quick --jobs 2         # the README's table; Ctrl-C, then the same command resumes"), **kw)
+    t.add_argument("--budget", default=None, help=f"{', '.join(_BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
     t.add_argument("--transform", default=None,
-                   help=f"{', '.join(TABLE1_TRANSFORMS)} (default: the budget's; paper for --budget paper)")
+                   help=f"{', '.join(_TABLE1_TRANSFORMS)} (default: the budget's; paper for --budget paper)")
     t.add_argument("--out", default="runs/table1", help="output folder: one run folder per model, table1.json, "
                    "traversal PNGs; an interrupted table resumes there (default: runs/table1)")
     t.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
-    t.add_argument("--seed", type=_int_arg("seed", 0, MAX_SEED), default=0, help="training seed of every model (default: 0)")
+    t.add_argument("--seed", type=_int_arg("seed", 0, _MAX_SEED), default=0, help="training seed of every model (default: 0)")
     t.add_argument("--jobs", type=_int_arg("jobs", 1), default=None,
-                   help="models trained at once, each in a process with one torch thread (default: the number of cores)")
+                   help="models trained at once, each in a process with one torch thread (default: 1 at --budget fast, "
+                        "where starting processes costs more than it saves, else the number of cores)")
     t.add_argument("--overwrite", action="store_true", help="train every model again, even where --out holds its run")
     t.add_argument("--no-progress", action="store_true", help="no progress lines")
     t.set_defaults(func=cmd_table1)
@@ -160,13 +182,31 @@ def main(argv: list[str] | None = None, # command-line arguments without the pro
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None: parser.print_help(sys.stderr); return 2      # a command is required
-    if getattr(args, "budget", "") is None:                                # the notebooks' switch holds here too
-        args.budget = "fast" if fast_mode() else "quick"
-        if fast_mode(): print("[tvae-nb] TVAE_NB_FAST is set: budget fast (pass --budget to choose another)", flush=True)
+    stdout = sys.stdout
+    sys.stdout = _PipeSafe(stdout)           # `tvae-nb run ... | head`: output stops, the run goes on
+    try: return _main(args)
+    finally:
+        if sys.stdout.closed_pipe: _silence(stdout)
+        sys.stdout = stdout
+
+def _main(args) -> int:
+    "`main` once the arguments are parsed: the budget, the checks, the command, and what its errors say."
     try:
+        if getattr(args, "budget", "") is None:                            # the notebooks' switch holds here too
+            from tvae_nb.core import fast_mode
+            args.budget = "fast" if fast_mode() else "quick"
+            if args.budget == "fast": print("[tvae-nb] TVAE_NB_FAST is set: budget fast (pass --budget to choose another)", flush=True)
         out = getattr(args, "out", None)
-        if out is not None: check_out_dir(out, "--out")               # before any data or model is built
+        if out is not None and not str(out).strip():
+            raise ValueError(f"--out {out!r} is empty: expected a folder (leave --out out for the default)")
+        if out is not None:
+            from tvae_nb.data import check_out_dir
+            check_out_dir(out, "--out")                                     # before any data or model is built
         args.func(args)
+    except OSError as e:                     # a full disk, a folder that cannot be made: one line, not a traceback
+        what = e.strerror or str(e)
+        print(f"tvae-nb {args.command}: error: {what}{': ' + repr(e.filename) if e.filename else ''}", file=sys.stderr)
+        return 1
     except ValueError as e:
         print(f"tvae-nb {args.command}: error: {e}", file=sys.stderr); return 2
     except FloatingPointError as e:              # NonFiniteLossError
@@ -178,6 +218,25 @@ def main(argv: list[str] | None = None, # command-line arguments without the pro
         print(f"tvae-nb {args.command}: interrupted{': ' + saved if saved else ''}{'; ' + how if how else ''}", file=sys.stderr)
         return 130
     return 0
+
+class _PipeSafe:
+    "A stand-in for stdout that goes quiet when the reader has gone (a closed pipe) instead of raising BrokenPipeError."
+    def __init__(self, stream): self.stream, self.closed_pipe = stream, False
+    def write(self, s):
+        if not self.closed_pipe:
+            try: return self.stream.write(s)
+            except (BrokenPipeError, ValueError): self.closed_pipe = True
+        return len(s)
+    def flush(self):
+        if not self.closed_pipe:
+            try: self.stream.flush()
+            except (BrokenPipeError, ValueError): self.closed_pipe = True
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+def _silence(stream):
+    "Point a stream whose pipe has closed at /dev/null, so Python's final flush does not complain either."
+    try: os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, AttributeError): pass
 
 # %% ../nbs/10_cli.ipynb #498cadf9
 if __name__ == "__main__": sys.exit(main())      # `python -m tvae_nb.cli`, which torchrun needs

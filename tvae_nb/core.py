@@ -61,6 +61,8 @@ def get_device(device: str | torch.device | None = None, # None or "cpu", "cuda"
         raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
+    if dev.type in ("cpu", "mps") and dev.index not in (None, 0):          # one CPU and one MPS device: 'cpu:1' is no device
+        raise ValueError(f"device={device!r} is not available on this machine; available: {avail + ['auto']}")
     return dev
 
 # %% ../nbs/00_core.ipynb #34ca5c25

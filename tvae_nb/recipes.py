@@ -7,7 +7,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/recipes.html.md"""
 # %% ../nbs/09a_recipes.ipynb #749fce01
 from __future__ import annotations
 import json, re
-from dataclasses import dataclass, field, asdict, fields, replace
+from dataclasses import MISSING, dataclass, field, asdict, fields, replace
 from typing import Callable
 
 from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, check_number
@@ -79,6 +79,11 @@ class ExperimentConfig:
     def from_dict(cls, d: dict, # a `to_dict` dict (read from config.json, say)
                  ) -> "ExperimentConfig":
         "The config a `to_dict` dict describes, refusing unknown keys."
+        if not isinstance(d, dict):
+            raise ValueError(f"ExperimentConfig.from_dict expects a dict (a to_dict() of a config), got {type(d).__name__}")
+        need = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [k for k in need if k not in d]
+        if missing: raise ValueError(f"ExperimentConfig.from_dict: missing fields {missing}; a to_dict() of a config has them all")
         return dataclass_from_dict(cls, d)
 
 def with_transform(cfg: ExperimentConfig, # an MNIST sequence experiment

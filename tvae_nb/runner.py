@@ -6,7 +6,8 @@ Docs: https://tvae-nb.github.io/tvae_nb/runner.html.md"""
 
 # %% ../nbs/09c_runner.ipynb #0ed4e47d
 from __future__ import annotations
-import functools, json, os, signal, sys, threading
+import contextlib, functools, json, os, signal, sys, threading
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,14 +23,17 @@ from .tvae import make_model
 from .metrics import capsules, evaluate, roll_predictions
 from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 from .recipes import ExperimentConfig, IMAGE_TRANSFORM
-from .checkpoint import (CHECKPOINT, _diff, _history_from_state, _orphans, checkpoint_refusal, load_checkpoint,
-                                rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (CHECKPOINT, LOCK, RunLock, _diff, _history_from_state, _orphans, check_regular,
+                                checkpoint_refusal, load_checkpoint, open_nofollow, rng_state, save_checkpoint, set_rng_state)
 
 # %% auto #0
-__all__ = ['make_sampler', 'eval_batch', 'evaluate_model', 'LossModule', 'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal',
-           'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures']
+__all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model',
+           'LossModule', 'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment',
+           'save_traversal_png', 'save_figures']
 
 # %% ../nbs/09c_runner.ipynb #de22689a
+_TOLD = set()     # what this process has already said (which MNIST it loaded)
+
 def make_sampler(cfg: ExperimentConfig, # the experiment
                  device=None, # where batches are generated
                  rank: int = 0, # this process's rank (each rank draws its own batches)
@@ -39,11 +43,23 @@ def make_sampler(cfg: ExperimentConfig, # the experiment
     tc, dev = cfg.train, get_device(device)
     if cfg.dataset == "dsprites":
         return DSpritesSampler(seq_len=cfg.seq_len, batch_size=tc.batch_size, seed=tc.seed, device=dev, rank=rank)
-    xtr, ytr = load_mnist("train", verbose=verbose)
+    xtr, ytr = load_mnist("train", verbose=verbose and not _TOLD)       # said once per process, not once per run
+    _TOLD.add("mnist")
     if cfg.transform == IMAGE_TRANSFORM: return ImageSampler(xtr, ytr, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     if cfg.transform == "rotation_or_hue":
         return OneAtATimeSampler(xtr, ytr, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     return SequenceSampler(xtr, ytr, cfg.transform, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
+
+def across_classes(y: torch.Tensor, # labels (N,)
+                   n: int, # how many indices
+                   seed: int = 0, # seeds the shuffle
+                  ) -> torch.Tensor:
+    "`n` indices into `y`, drawn across its classes in turn after a seeded shuffle: the first 10 hold every digit once."
+    check_int("n", n, 1, len(y))
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    queues = [perm[y[perm] == c].tolist() for c in torch.unique(y).tolist()]
+    out = [q[r] for r in range(max(map(len, queues))) for q in queues if r < len(q)]
+    return torch.tensor(out[:n], dtype=torch.long)
 
 def eval_batch(cfg: ExperimentConfig, # the experiment
                device=None, # where the batch lives
@@ -52,9 +68,10 @@ def eval_batch(cfg: ExperimentConfig, # the experiment
     dev = get_device(device)
     if cfg.dataset == "dsprites":
         return eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
-    if cfg.transform == IMAGE_TRANSFORM:
+    if cfg.transform == IMAGE_TRANSFORM:                # the test split is sorted by label: draw across the classes
         x, y = load_mnist("test", verbose=False)
-        return ImageBatch(x[:cfg.n_eval].to(dev), y[:cfg.n_eval].to(dev))
+        idx = across_classes(y, cfg.n_eval, cfg.eval_seed)
+        return ImageBatch(x[idx].to(dev), y[idx].to(dev))
     transform = "rotation_hue" if cfg.transform == "rotation_or_hue" else cfg.transform     # generalisation: test on both
     return eval_sequences(transform, n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
 
@@ -121,24 +138,54 @@ class RunResult(NamedTuple):
     finished: bool            # True when step == cfg.train.steps
     metrics: dict             # the last evaluation ({} if none)
 
-def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool, overwrite: bool):
-    "Refuse an out dir that holds another experiment, or a finished/partial run unless resuming or overwriting."
+RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT, "loss.png", "reconstructions.png", "capsule_roll.png")  # what a run writes
+
+def _check_out_dir(out: Path, cfg: ExperimentConfig, resume: bool, overwrite: bool) -> int | None:
+    "Refuse an out dir that holds another experiment, files of no run, links or pipes, or a finished/partial run unless resuming or overwriting; the steps of the run that `resume` extends (a larger train.steps, the one change allowed), else None."
     check_out_dir(out, "--out")                  # a file, a folder under a file or an unwritable place: before any work
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite contradict each other: --resume continues the run in --out, "
+                         "--overwrite starts it again; pass one of them")
     cfg_file, ckpt = out / "config.json", out / CHECKPOINT
+    if out.is_dir():
+        for name in (*RUN_FILES, LOCK): check_regular(out / name)          # no symlink, FIFO or folder is written through
+        foreign = sorted(p.name for p in out.iterdir()
+                         if p.name not in {*RUN_FILES, LOCK} and not p.name.startswith(f".{CHECKPOINT}.tmp-"))
+        if foreign and not overwrite:
+            raise ValueError(f"--out {str(out)!r} holds files that are not a tvae-nb run's ({', '.join(foreign[:4])}"
+                             f"{', ...' if len(foreign) > 4 else ''}); choose a new or empty --out, or pass --overwrite "
+                             f"to write beside them")
+        ours = [n for n in RUN_FILES if (out / n).exists()]
+        if ours and not cfg_file.exists() and not ckpt.exists() and not overwrite:
+            raise ValueError(f"--out {str(out)!r} holds {', '.join(ours)} but no config.json, so no run owns them; "
+                             f"choose another --out or pass --overwrite to replace them")
     if resume and not ckpt.is_file():
         raise ValueError(f"--resume: no checkpoint at {str(ckpt)!r}; run without --resume to start this experiment")
+    extend = None
     if cfg_file.is_file() and not overwrite:
-        try: theirs = json.loads(cfg_file.read_text())["experiment"]
+        try: theirs = json.loads(cfg_file.read_text())["experiment"]; theirs.get("name")
         except Exception: raise ValueError(f"--out {str(out)!r} holds an unreadable config.json; choose another --out") from None
         if theirs.get("name") != cfg.name:
             raise ValueError(f"--out {str(out)!r} holds a run of experiment {theirs.get('name')!r}, not {cfg.name!r}; "
                              f"choose another --out")
         if theirs != cfg.to_dict():
-            raise ValueError(f"--out {str(out)!r} holds a run of {cfg.name!r} with another config (differs in: "
-                             f"{', '.join(_diff(theirs, cfg.to_dict()))}); choose another --out or pass --overwrite")
-        if ckpt.is_file() and not resume:
+            diffs = _diff(theirs, cfg.to_dict())
+            if resume and all(d.startswith("train.steps:") for d in diffs) and type(theirs["train"]["steps"]) is int:
+                extend = theirs["train"]["steps"]                          # --resume --steps N: train on to N
+            else:
+                raise ValueError(f"--out {str(out)!r} holds a run of {cfg.name!r} with another config (differs in: "
+                                 f"{', '.join(diffs)}); choose another --out or pass --overwrite"
+                                 + ("; only --steps may change on --resume" if resume else ""))
+    if ckpt.is_file() and not overwrite:
+        if not cfg_file.is_file():                                         # the checkpoint's own experiment decides
+            theirs = load_checkpoint(ckpt)["experiment"]
+            if theirs != cfg.name:
+                raise ValueError(f"--out {str(out)!r} holds a checkpoint of experiment {theirs!r}, not {cfg.name!r}; "
+                                 f"choose another --out")
+        if not resume:
             raise ValueError(f"--out {str(out)!r} already holds a checkpoint of {cfg.name!r}; pass --resume to continue "
                              f"it or --overwrite to start again")
+    return extend
 
 def _gather(obj, world: int) -> list:
     if world == 1: return [obj]
@@ -153,9 +200,21 @@ def _open_process_group(world: int, dev: torch.device) -> bool:
     if world == 1: return False
     import torch.distributed as dist
     if dist.is_initialized(): return False
+    missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
+    if missing:
+        raise ValueError(f"WORLD_SIZE={world} asks for {world} processes, but {' and '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set: start every process with torchrun "
+                         f"(or unset WORLD_SIZE for one process)")
     if dev.type == "cuda": torch.cuda.set_device(dev)
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    from datetime import timedelta
+    try: dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(seconds=RENDEZVOUS_SECONDS))
+    except (RuntimeError, TimeoutError) as e:
+        raise ValueError(f"WORLD_SIZE={world}: the other processes did not join within {RENDEZVOUS_SECONDS} s at "
+                         f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} ({type(e).__name__}); start all "
+                         f"{world} with torchrun") from None
     return True
+
+RENDEZVOUS_SECONDS = 120      # how long the processes of a torchrun job wait for each other (torch's default: 30 min)
 
 def _restore(ckpt: dict, model, opt, sampler, rank: int, dev, out: Path) -> History:
     "Load a checkpoint's model, optimiser, sampler and RNG state for process `rank`; returns its history."
@@ -177,11 +236,15 @@ def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bo
     out.mkdir(parents=True, exist_ok=True)
     for orphan in _orphans(out / CHECKPOINT):               # a crash between writing and renaming left it
         orphan.unlink(missing_ok=True); print(f"[tvae-nb] removed {orphan.name}, left by an interrupted save")
-    if not resume:
-        (out / "config.json").write_text(json.dumps({"experiment": cfg.to_dict(), "version": __version__,
-                                                     "command": " ".join(sys.argv)}, indent=2))
+    same = False
+    if resume:                                               # a resumed run keeps its config.json, unless --steps grew
+        try: same = json.loads((out / "config.json").read_text())["experiment"] == cfg.to_dict()
+        except Exception: same = False
+    if not same:
+        with open_nofollow(out / "config.json") as f:
+            f.write(json.dumps({"experiment": cfg.to_dict(), "version": __version__, "command": " ".join(sys.argv)}, indent=2))
     # metrics.jsonl holds exactly the evaluations up to the checkpoint's step
-    (out / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in hist.evals))
+    with open_nofollow(out / "metrics.jsonl") as f: f.write("".join(json.dumps(e) + "\n" for e in hist.evals))
 
 class StopOnSignal(Callback):
     "On SIGINT (Ctrl-C) or SIGTERM, end the run after the step in progress (history.stopped = 'signal'), so it can be checkpointed."
@@ -245,17 +308,23 @@ def _evaluate_run(model: nn.Module, batch, cfg: ExperimentConfig) -> dict:
 
 def _log_eval(out: Path, entry: dict):
     "Append one evaluation to the run's metrics.jsonl."
-    with open(out / "metrics.jsonl", "a") as f: f.write(json.dumps(entry) + "\n")
+    with open_nofollow(out / "metrics.jsonl", "a") as f: f.write(json.dumps(entry) + "\n")
 
 def _summary(cfg: ExperimentConfig, hist: History, out: Path) -> str:
     "The last lines a run prints: steps, budget, losses, the last evaluation and how to continue."
     step, last = len(hist.steps), (hist.evals[-1] if hist.evals else {})
-    msg = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step" and isinstance(v, (int, float)))
+    keys = [k for k in SUMMARY_KEYS if k in last] + [k for k in last if k.startswith("capcorr_")]
+    msg = ", ".join(f"{k} {last[k]:.4g}" for k in keys if isinstance(last[k], (int, float)))
+    msg += f"{'; ' if msg else ''}every metric in metrics.jsonl" if last else ""
     s = (f"[tvae-nb] {cfg.name}: {step} of {cfg.train.steps} steps ({hist.stopped} budget) in {hist.seconds:.0f} s; "
          f"train loss {hist.mean('loss', 50) if step else float('nan'):.2f}"
          f"{'; eval at step ' + str(last['step']) + ': ' + msg if last else ''}")
+    files = [n for n in RUN_FILES if (Path(out) / n).is_file()]
+    s += f"\n[tvae-nb] files in {out}: {', '.join(files)}"
     if step < cfg.train.steps: s += f"\n[tvae-nb] continue with: tvae-nb run {cfg.name} --budget {cfg.budget} --out {out} --resume"
     return s
+
+SUMMARY_KEYS = ("test_loss", "log_px", "elbo", "kl_z", "kl_u", "E_eq_c_ratio", "E_inv_c_ratio")   # a run's last line
 
 # %% ../nbs/09c_runner.ipynb #fa8a1499
 def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment`)
@@ -275,17 +344,23 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
     rank, local_rank, world = dist_env()
     dev = get_device(device)
     if world > 1 and dev.type == "cuda": dev = torch.device("cuda", local_rank)
-    _check_out_dir(out, cfg, resume, overwrite)
-    ckpt = load_checkpoint(out / CHECKPOINT, cfg) if resume else None
-    if ckpt is not None and ckpt["world_size"] != world:
-        raise ValueError(f"--resume: checkpoint was written by {ckpt['world_size']} process(es), this run has {world}; "
-                         f"resume with the same --nproc_per_node x --nnodes")
-    started_pg = _open_process_group(world, dev)
-    try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds)
-    finally:
-        if started_pg:
-            import torch.distributed as dist
-            dist.destroy_process_group()
+    extend = _check_out_dir(out, cfg, resume, overwrite)       # before anything is created
+    with RunLock(out) if rank == 0 else contextlib.nullcontext():   # one writer per folder (rank 0); a second one is refused
+        if rank == 0: extend = _check_out_dir(out, cfg, resume, overwrite)   # again, now that no other process writes here
+        own = cfg if extend is None else replace(cfg, train=replace(cfg.train, steps=extend))
+        ckpt = load_checkpoint(out / CHECKPOINT, own) if resume else None
+        if ckpt is not None and ckpt["step"] > cfg.train.steps:
+            raise ValueError(f"--steps {cfg.train.steps} is below the {ckpt['step']} steps the run in --out {str(out)!r} "
+                             f"has done; pass --steps {ckpt['step']} or more to train it further")
+        if ckpt is not None and ckpt["world_size"] != world:
+            raise ValueError(f"--resume: checkpoint was written by {ckpt['world_size']} process(es), this run has {world}; "
+                             f"resume with the same --nproc_per_node x --nnodes")
+        started_pg = _open_process_group(world, dev)
+        try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds)
+        finally:
+            if started_pg:
+                import torch.distributed as dist
+                dist.destroy_process_group()
 
 def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds) -> RunResult:
     "The body of `run_experiment` once the folder, the checkpoint and the process group are settled."

@@ -19,12 +19,13 @@ from .tvae import make_model
 from .metrics import evaluate_floor
 from .vae import log_px_curve
 from .recipes import TABLE1_TRANSFORMS, ExperimentConfig, make_experiment, capsule_recipe, with_transform
-from .checkpoint import CHECKPOINT, load_checkpoint
-from .runner import eval_batch, run_experiment, save_traversal_png
+from .checkpoint import CHECKPOINT, RunLock, check_regular, load_checkpoint
+from .runner import _check_out_dir, eval_batch, run_experiment, save_traversal_png
 
 # %% auto #0
-__all__ = ['TABLE1_ROWS', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1', 'table1_row', 'curve_ns',
-           'final_log_px', 'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
+__all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1',
+           'table1_row', 'curve_ns', 'final_log_px', 'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs',
+           'run_jobs', 'table1']
 
 # %% ../nbs/09d_table1.ipynb #19ab4742
 TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=1": "table1-tvae-L1",
@@ -55,36 +56,46 @@ def fmt_ratio(v: float | None, # a ratio, or None for a flagged (all-flat) code
     "A table cell: the number formatted, or 'FLAT' for a flagged (None) ratio."
     return f"{'FLAT':>{width}}" if v is None else f"{v:{width}{fmt}}"
 
+TABLE_WIDTH = 100      # the printed table's widest line (characters)
+
 def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
                  ) -> str:
     "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
+    # at most TABLE_WIDTH characters wide: five blocks (likelihood, latent use, E_eq, plain ratios and rolls, E_inv)
+    import textwrap
     def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
+    wrap = lambda s: textwrap.wrap(s, TABLE_WIDTH, break_on_hyphens=False)
     name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
     c1 = [("log p(x)", 9), ("estimator", 10), ("N", 6), ("rise", 6), ("joint", 8), ("paper", 8), ("ELBO", 8)]
-    lines = ["Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
-             "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
-             "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)",
+    lines = [*wrap("Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
+                   "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
+                   "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)"),
              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
     for r in rows:
         lines.append(name(r) + f"{r['log_px']:9.1f}{r.get('log_px_estimator', 'joint'):>10}{r.get('n_is', 0):6d}"
                      f"{r.get('log_px_rise', float('nan')):6.1f}{r.get('log_px_joint', r['log_px']):8.1f}{r['log_px_paper']:8.1f}{r['elbo']:8.1f}")
     c4 = [("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("z>0.1", 6), ("u>0.1", 6)]
-    lines += ["", "Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats",
+    lines += ["", *wrap("Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats"),
               f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c4)]
     for r in rows:
         lines.append(name(r) + f"{r['kl_z']:7.1f}{r['kl_u']:7.1f}{r['active_z']:6d}{r['active_u']:6d}{r['used_z']:6d}{r['used_u']:6d}")
-    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6),
-          ("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
-    lines += ["", "Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic code, "
-              "each against its null (frames shuffled in time); ratio = E / null; plain r = the uncentered ratios",
+    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6)]
+    lines += ["", *wrap("Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic "
+                        "code, each against its null (frames shuffled in time); ratio = E / null"),
               f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c2)]
     for r in rows:
         lines.append(name(r) + f"{r['E_eq_c']:8.0f}{r['E_eq_c_null']:7.0f}{r['E_eq_c_floor']:7.0f}" + fmt_ratio(r['E_eq_c_ratio'], ".2f", 6)
-                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + fmt_ratio(r['E_eq_det_c_ratio'], ".2f", 6)
-                     + fmt_ratio(r['E_eq_ratio'], ".2f", 8) + fmt_ratio(r['E_eq_det_ratio'], ".2f", 6)
+                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + fmt_ratio(r['E_eq_det_c_ratio'], ".2f", 6))
+    c5 = [("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
+    lines += ["", *wrap("Plain ratios and capsule rolls: the uncentered E_eq ratios (one sample, deterministic); roll / "
+                        "no-roll = the error of predicting frame k from frame 0 with and without rolling its capsules; "
+                        "flat = the share of flagged (all-flat) codes"),
+              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c5)]
+    for r in rows:
+        lines.append(name(r) + fmt_ratio(r['E_eq_ratio'], ".2f", 8) + fmt_ratio(r['E_eq_det_ratio'], ".2f", 6)
                      + f"{r['roll_mse']:6.1f}{r['no_roll_mse']:8.1f}{r['flat']:5.2f}")
     c3 = [("E_inv_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_inv_det_c", 12), ("null", 7), ("ratio", 6)]
-    lines += ["", "Invariance: centered invariance error against its null (each frame from a different sequence)",
+    lines += ["", *wrap("Invariance: centered invariance error against its null (each frame from a different sequence)"),
               f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c3)]
     for r in rows:
         lines.append(name(r) + f"{r['E_inv_c']:8.0f}{r['E_inv_c_null']:7.0f}{r['E_inv_c_floor']:7.0f}" + fmt_ratio(r['E_inv_c_ratio'], ".2f", 6)
@@ -177,8 +188,11 @@ def _watch_parent(parent: int):
 def _one_thread(stop=None, parent: int | None = None):
     "Initialise a worker process: one torch thread (so `jobs` workers share the cores), the stop event, a watch on the parent."
     global _STOP
+    import sys
+    from tvae_nb.cli import _PipeSafe
     torch.set_num_threads(1)
     _STOP = stop
+    sys.stdout = _PipeSafe(sys.stdout)               # `tvae-nb table1 | head`: a worker's progress goes quiet, it trains on
     if parent is not None: threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 def _guarded(fn, *args):
@@ -231,7 +245,7 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
            out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
            device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')
            seed: int = 0, # the training seed of every row
-           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: `default_jobs()`)
+           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: 1 at 'fast', else `default_jobs()`)
            progress: bool = True, # show each run's progress
            verbose: bool = True, # print a line per finished row and the table
            keep_models: bool = False, # return the trained models too (loaded from their checkpoints)
@@ -239,22 +253,64 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
           ) -> dict:
     "Table 1: train (or resume) the seven registered Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
     exps = table1_experiments(budget, seed, transform)
-    jobs = default_jobs() if jobs is None else check_int("jobs", jobs, 1)
+    # at the fast budget, starting processes costs more than it saves (37-42 s with 2 against 23 s with 1)
+    jobs = (1 if budget == "fast" else default_jobs()) if jobs is None else check_int("jobs", jobs, 1)
     dev = get_device(device)
     tmp = tempfile.TemporaryDirectory() if out is None else None
     folder = Path(tmp.name if tmp else out)
     check_out_dir(folder, "--out")
+    with RunLock(folder):                            # one table per folder: a second one is refused with the holder's pid
+        try: return _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite)
+        finally:
+            if tmp: tmp.cleanup()
+
+def _complete(folder: Path, exps: dict, budget: str, seed: int) -> dict | None:
+    "The table in folder/table1.json if it is finished for exactly these experiments (every row's run finished with its config), else None."
+    try: res = json.loads((folder / "table1.json").read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(res, dict) or (res.get("budget"), res.get("seed"), res.get("transform")) != (budget, seed, exps["VAE"].transform):
+        return None
+    if [r.get("model") for r in res.get("rows", [])] != list(exps): return None
+    for cfg in exps.values():
+        try:
+            if json.loads((folder / cfg.name / "config.json").read_text())["experiment"] != cfg.to_dict(): return None
+            if load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["step"] != cfg.train.steps: return None
+        except (OSError, ValueError, KeyError, TypeError): return None
+    return res
+
+def _where(folder: Path, exps: dict) -> str:
+    "The last lines of a table: where each of its files is."
+    return (f"[tvae-nb] table: {folder / 'table1.json'}\n[tvae-nb] capsule-roll figures: {folder}/traversal_*.png "
+            f"({len(exps)})\n[tvae-nb] runs (config.json, metrics.jsonl, checkpoint.pt, loss.png, reconstructions.png): "
+            f"{folder}/{{{','.join(c.name for c in exps.values())}}}")
+
+def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite) -> dict:
+    "`table1` once its folder is settled and locked."
+    done = None if overwrite else _complete(folder, exps, budget, seed)
+    if done is not None:
+        if verbose:
+            print(f"[tvae-nb] table1 --budget {budget}: already complete in {folder} ({len(exps)} rows trained, "
+                  f"{done.get('seconds', 0):.0f} s); reloaded, nothing trained (pass --overwrite to train again)")
+            print(format_table1(done["rows"])); print(_where(folder, exps))
+        if keep_models: done["models"] = _load_models(folder, exps, dev)
+        return done
+    for name in ["table1.json", *(f"traversal_{_slug(row)}.png" for row in exps)]:
+        check_regular(folder / name)                 # the table's own files: never written through a link
+    for cfg in exps.values():                        # a config mismatch is refused before any worker starts
+        f = folder / cfg.name
+        _check_out_dir(f, cfg, resume=not overwrite and (f / CHECKPOINT).is_file(), overwrite=overwrite)
     t0 = time.time()
     rows = list(exps)
     # the TVAE rows first: they are the slower ones, so the VAE fills the last gap of a parallel run
     order = sorted(range(len(rows)), key=lambda i: exps[rows[i]].model.model == "vae")
     prog = progress and ("lines" if jobs > 1 else True)           # several processes: lines, not overlapping bars
     tasks = [(rows[i], exps[rows[i]], str(folder), str(dev), prog, overwrite) for i in order]
-    def report(_, row):
-        if verbose: print(f"{row['model']}: log p(x) {row['log_px']:.1f}/frame ({row['log_px_estimator']}, N = {row['n_is']}; paper code's {row['log_px_paper']:.1f}), "
-                          f"KL z {row['kl_z']:.1f}, KL u {row['kl_u']:.1f}; E_eq_c / null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)} "
-                          f"(one sample), {fmt_ratio(row['E_eq_det_c_ratio'], '.2f', 0)} (deterministic) "
-                          f"[{row['steps']} steps, {row['train_seconds']:.0f} s]", flush=True)
+    finished = []
+    def report(_, row):                              # one short line per finished row
+        finished.append(row["model"])
+        if verbose: print(f"[tvae-nb] row {len(finished)}/{len(rows)} {row['model']}: log p(x) {row['log_px']:.1f}/frame, "
+                          f"E_eq_c/null {fmt_ratio(row['E_eq_c_ratio'], '.2f', 0)}; {row['steps']} steps, "
+                          f"{row['train_seconds']:.0f} s", flush=True)
     main_thread = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None   # SIGTERM stops like Ctrl-C
     try: done = run_jobs(table1_row, tasks, jobs, report)
@@ -265,13 +321,15 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
               "seconds": round(time.time() - t0, 1), "rows": [by_name[r] for r in rows]}
     tmp_file = folder / f".table1.json.tmp-{os.getpid()}"             # a name of its own: concurrent writers never collide
     tmp_file.write_text(json.dumps(result, indent=1)); tmp_file.replace(folder / "table1.json")
-    if verbose: print(format_table1(result["rows"]))
-    if keep_models:                                              # in memory only, not in the JSON
-        models = {}
-        for row, cfg in exps.items():
-            models[row] = make_model(cfg.model).to(dev)
-            models[row].load_state_dict(load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["model"])
-            models[row].eval()
-        result["models"] = models
-    if tmp: tmp.cleanup()
+    if verbose: print(format_table1(result["rows"])); print(_where(folder, exps))
+    if keep_models: result["models"] = _load_models(folder, exps, dev)     # in memory only, not in the JSON
     return result
+
+def _load_models(folder: Path, exps: dict, dev) -> dict:
+    "The trained model of every row, from its checkpoint, in eval mode."
+    models = {}
+    for row, cfg in exps.items():
+        models[row] = make_model(cfg.model).to(dev)
+        models[row].load_state_dict(load_checkpoint(folder / cfg.name / CHECKPOINT, cfg)["model"])
+        models[row].eval()
+    return models

@@ -289,8 +289,8 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
     done = None if overwrite else _complete(folder, exps, budget, seed)
     if done is not None:
         if verbose:
-            print(f"[tvae-nb] table1 --budget {budget}: already complete in {folder} ({len(exps)} rows trained, "
-                  f"{done.get('seconds', 0):.0f} s); reloaded, nothing trained (pass --overwrite to train again)")
+            print(f"[tvae-nb] table1 --budget {budget}: already complete in {folder} ({len(exps)} rows; the call "
+                  f"that wrote it took {done.get('seconds', 0):.0f} s); reloaded, nothing trained (pass --overwrite to train again)")
             print(format_table1(done["rows"])); print(_where(folder, exps))
         if keep_models: done["models"] = _load_models(folder, exps, dev)
         return done

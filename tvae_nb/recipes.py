@@ -354,7 +354,7 @@ PAPER_CODE = {   # the public code's settings per registered experiment (file in
     "table2-tvae-partial": dict(_SGD_DSPRITES, file="tvae_Lpartial_dsprites.py", seed=1, L=10, K=1, mu_init=30.0),
     "table2-tvae-full": dict(_SGD_DSPRITES, file="tvae_Lhalf_dsprites.py", seed=1, L=15, K=1, mu_init=30.0),
 }
-_ALIGN = "not aligned yet (issue 23)"
+_ALIGN = "not aligned yet: a difference the course still owes"
 KNOWN_DIFFERENCES = {   # (experiment or '*', setting) -> why the course differs from the paper's code at --budget paper
     ("*", "steps"): "the course trains on all 60,000 training digits, 7,500 steps per epoch; the paper's code holds "
                     "out 20 % for validation (6,000 steps per epoch): " + _ALIGN,

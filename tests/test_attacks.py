@@ -481,6 +481,12 @@ def test_cli_resume_with_more_steps_extends_a_finished_run(tmp_path):
 
 
 # ============================================================================ library inputs (the run and table code)
+def _tiny_tvae(model="tvae"):
+    "A small capsule model of 3 frames (a VAE with model='vae')."
+    from tvae_nb.tvae import TVAEConfig, make_model
+    return make_model(TVAEConfig(model=model, topography="capsules", n_caps=2, cap_dim=3, seq_len=3, L=1, K=3, hidden=(8, 8)), seed=0)
+
+
 LIB = [
     ("run_experiment cfg a dict", lambda t: run_experiment({"name": "x"}, t / "r"), "cfg must be an ExperimentConfig, got dict"),
     ("run_experiment stop_after=-1", lambda t: run_experiment(tiny(), t / "r", stop_after=-1), "stop_after must be an integer >= 0"),
@@ -500,6 +506,22 @@ LIB = [
     ("table1 transform 'shear'", lambda t: __import__("tvae_nb.table1").table1.table1("fast", "shear", out=t / "t"), "shear"),
     ("curve_ns(0)", lambda t: __import__("tvae_nb.table1").table1.curve_ns(0), "n must be an integer >= 1"),
     ("run_jobs jobs=-1", lambda t: __import__("tvae_nb.table1").table1.run_jobs(print, [], jobs=-1), "jobs must be an integer >= 1"),
+    ("TVAE.loss on float64 input", lambda t: _tiny_tvae().loss(torch.rand(2, 3, 1, 28, 28, dtype=torch.float64)),
+     "x must have the model's dtype torch.float32"),
+    ("TVAE.loss on a numpy array", lambda t: _tiny_tvae().loss(torch.rand(2, 3, 1, 28, 28).numpy()), "x must be a torch.Tensor"),
+    ("TVAE.loss on an empty batch", lambda t: _tiny_tvae().loss(torch.rand(0, 3, 1, 28, 28)), "at least one image or sequence"),
+    ("TVAE.loss kl_weight=nan", lambda t: _tiny_tvae().loss(torch.rand(2, 3, 1, 28, 28), kl_weight=float("nan")),
+     "kl_weight must be a finite number >= 0"),
+    ("SeqVAE.loss kl_weight=-1", lambda t: _tiny_tvae("vae").loss(torch.rand(2, 3, 1, 28, 28), kl_weight=-1.0),
+     "kl_weight must be a finite number >= 0"),
+    ("SeqVAE.encode on float64 input", lambda t: _tiny_tvae("vae").encode(torch.rand(2, 3, 1, 28, 28, dtype=torch.float64)),
+     "model's dtype"),
+    ("make_optimizer lr=inf", lambda t: __import__("tvae_nb.train").train.make_optimizer([torch.nn.Parameter(torch.zeros(1))], lr=float("inf")),
+     "lr must be a finite positive number"),
+    ("make_optimizer momentum=-1", lambda t: __import__("tvae_nb.train").train.make_optimizer([torch.nn.Parameter(torch.zeros(1))], "sgd",
+                                                                                              momentum=-1), "momentum must be"),
+    ("TVAEConfig mu_init=1e300", lambda t: __import__("tvae_nb.tvae").tvae.TVAEConfig(mu_init=1e300), "|mu_init| <= 1e6"),
+    ("student_t_cdf nu=1e8", lambda t: __import__("tvae_nb.topography").topography.student_t_cdf(0.5, 10**8), "nu must be an integer in [1, 10000]"),
     ("ExperimentConfig.from_dict None", lambda t: __import__("tvae_nb.recipes").recipes.ExperimentConfig.from_dict(None), "ExperimentConfig"),
     ("ExperimentConfig.from_dict a list", lambda t: __import__("tvae_nb.recipes").recipes.ExperimentConfig.from_dict([1]), "ExperimentConfig"),
     ("ExperimentConfig.from_dict without name",
@@ -557,3 +579,31 @@ def test_zz_counts(capsys):
         for k, v in CASES.items(): print(f"  {k}: {v}")
         print(f"  all: {sum(CASES.values())}")
     assert sum(CASES.values()) >= 80
+
+
+# ============================================================================ widgets
+def _widget_cases():
+    import tvae_nb.widgets as w
+    x = torch.rand(4, 3, 1, 28, 28)
+    acts, labels, imgs = torch.rand(6, 9), torch.arange(6) % 10, torch.rand(6, 1, 28, 28)
+    return [
+        ("roll_explorer on a non-model", lambda: w.roll_explorer(object(), x), "model must be a capsule model"),
+        ("roll_explorer on images, not sequences", lambda: w.roll_explorer(_tiny_tvae(), x[:, 0]), "x must be sequences"),
+        ("roll_explorer on one-frame sequences", lambda: w.roll_explorer(_tiny_tvae(), x[:, :1]), "S >= 2"),
+        ("topography_explorer with a non-square torus", lambda: w.topography_explorer(torch.rand(6, 8), labels, imgs), "side*side"),
+        ("topography_explorer with labels 10..15", lambda: w.topography_explorer(acts, labels + 10, imgs), "labels must be"),
+        ("topography_explorer with float labels", lambda: w.topography_explorer(acts, labels.float(), imgs), "integer digit labels"),
+        ("topography_explorer with too few images", lambda: w.topography_explorer(acts, labels, imgs[:3]), "images must be"),
+        ("topography_explorer n_top=0", lambda: w.topography_explorer(acts, labels, imgs, n_top=0), "n_top must be"),
+        ("sequence_viewer on colour images", lambda: w.sequence_viewer(torch.rand(3, 3, 28, 28)), "grey square images"),
+        ("sequence_viewer seq_len=1", lambda: w.sequence_viewer(torch.rand(3, 1, 28, 28), seq_len=1), "seq_len must be"),
+        ("sequence_viewer transform 'shear'", lambda: w.sequence_viewer(torch.rand(3, 1, 28, 28), "shear"), "transform"),
+    ]
+
+
+@pytest.mark.parametrize("i", range(11))
+def test_widgets_refuse_bad_input_in_one_line(i):
+    category("widgets")
+    case, fn, msg = _widget_cases()[i]
+    with pytest.raises(ValueError) as e: fn()
+    one_line_error(e, msg)

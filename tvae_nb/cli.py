@@ -26,7 +26,8 @@ def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed,
     "Load MNIST, print what was loaded and save a PNG grid of one sequence per transform."
     import torch
     from tvae_nb.core import check_int, get_device
-    from tvae_nb.data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid, check_out_dir
+    from tvae_nb.core import check_out_dir
+    from tvae_nb.data import TRANSFORMS, load_mnist, make_sequences, save_sequence_grid
     check_out_dir(args.out, "--out")
     check_int("--n", args.n, 1, _MAX_DATA_N); check_int("--seq-len", args.seq_len, 2, _MAX_DATA_SEQ_LEN)
     check_int("--seed", args.seed, 0, _MAX_SEED)
@@ -200,7 +201,7 @@ def _main(args) -> int:
         if out is not None and not str(out).strip():
             raise ValueError(f"--out {out!r} is empty: expected a folder (leave --out out for the default)")
         if out is not None:
-            from tvae_nb.data import check_out_dir
+            from tvae_nb.core import check_out_dir
             check_out_dir(out, "--out")                                     # before any data or model is built
         args.func(args)
     except OSError as e:                     # a full disk, a folder that cannot be made: one line, not a traceback

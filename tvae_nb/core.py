@@ -7,13 +7,14 @@ Docs: https://tvae-nb.github.io/tvae_nb/core.html.md"""
 # %% ../nbs/00_core.ipynb #4ebaaaa0
 from __future__ import annotations
 import contextlib, math, os
+from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'get_device', 'evaluating', 'check_int',
-           'check_number', 'check_bool', 'check_choice']
+           'check_number', 'check_bool', 'check_choice', 'check_out_dir']
 
 # %% ../nbs/00_core.ipynb #d87de958
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -127,3 +128,20 @@ def check_choice(name: str, # the argument's name, as the caller knows it (`budg
     "Check that `value` is one of `choices`; return it."
     if value not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {name}={value!r}")
     return value
+
+# %% ../nbs/00_core.ipynb #22d80ecc
+def check_out_dir(path, # the output folder (need not exist yet)
+                  name: str = "--out", # the option's name in error messages
+                 ) -> Path:
+    "Check, without creating anything, that folder `path` exists or can be created and written to; return it as a Path."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise ValueError(f"{name} {str(path)!r} is a file, not a folder; choose a folder")
+    parent = path
+    while not parent.exists():                            # the nearest existing ancestor decides
+        if parent.parent == parent: break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is under the file {str(parent)!r}, not a folder; choose another folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(parent)!r} is not writable; choose another folder")
+    return path

@@ -21,9 +21,8 @@ from .core import (fast_mode, pick, available_devices, get_device, MAX_SEED, MAX
 # %% auto #0
 __all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'default_data_root', 'load_mnist',
            'transform_params', 'hue_to_rgb', 'perspective_homography', 'perspective_grid', 'perspective_warp',
-           'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences', 'save_sequence_grid', 'check_out_dir',
-           'ImageBatch', 'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler', 'paper_sequences',
-           'eval_sequences']
+           'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences', 'save_sequence_grid', 'ImageBatch',
+           'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler', 'paper_sequences', 'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #f81ec22e
 def _embedded_path() -> Path:
@@ -278,23 +277,6 @@ def save_sequence_grid(path, # where the PNG goes (parent folders are created)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fig = plot_sequences(seqs, titles=title, row_labels=row_labels, col_labels=col_labels)
     fig.savefig(path, dpi=110, bbox_inches="tight"); plt.close(fig)
-    return path
-
-# %% ../nbs/01_data.ipynb #22d80ecc
-def check_out_dir(path, # the output folder (need not exist yet)
-                  name: str = "--out", # the option's name in error messages
-                 ) -> Path:
-    "Check, without creating anything, that folder `path` exists or can be created and written to; return it as a Path."
-    path = Path(path)
-    if path.exists() and not path.is_dir(): raise ValueError(f"{name} {str(path)!r} is a file, not a folder; choose a folder")
-    parent = path
-    while not parent.exists():                            # the nearest existing ancestor decides
-        if parent.parent == parent: break
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise ValueError(f"{name} {str(path)!r} is under the file {str(parent)!r}, not a folder; choose another folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(parent)!r} is not writable; choose another folder")
     return path
 
 # %% ../nbs/01_data.ipynb #9fc8dd49

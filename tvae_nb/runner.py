@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .core import check_int, check_number, evaluating, get_device
-from .data import OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist, save_sequence_grid, check_out_dir
+from .core import check_int, check_number, check_out_dir, evaluating, get_device
+from .data import OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist, save_sequence_grid
 from .train import (History, TrainState, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit, RecipeLoss,
                            kl_warmup, make_optimizer, train)
 from .tvae import make_model

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from .core import check_choice, check_int, evaluating, get_device
-from .data import check_out_dir
+from .core import check_out_dir
 from .tvae import make_model
 from .metrics import evaluate_floor
 from .vae import log_px_curve

@@ -64,7 +64,8 @@ def make_optimizer(params, # the parameters to optimise (an iterable, consumed)
                    momentum: float = 0.9, # SGD's momentum (Adam ignores it)
                   ) -> torch.optim.Optimizer:
     "Adam (fused into one kernel where torch has one for the parameters' device) or SGD with momentum over `params`."
-    params = list(params)
+    params, lr = list(params), check_number("lr", lr, positive=True)
+    momentum = check_number("momentum", momentum, minimum=0)
     if check_choice("optimizer", name, ("adam", "sgd")) == "sgd": return torch.optim.SGD(params, lr=lr, momentum=momentum)
     fused = bool(params) and {p.device.type for p in params} <= fused_adam_devices()
     return torch.optim.Adam(params, lr=lr, **({"fused": True} if fused else {}))   # fused: ~5x cheaper step on CPU (benchmarks/)

@@ -14,8 +14,7 @@ import torch
 import torch.nn as nn
 
 from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gaussian_log_prob, unit_kl, active_units,
-                   gaussian_kl_units, free_bits_kl,
-                         bernoulli_log_lik, reparameterize)
+                         gaussian_kl_units, free_bits_kl, check_batch, bernoulli_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
 from .core import check_bool, check_int, check_number, evaluating
 
@@ -87,7 +86,7 @@ class TVAEConfig:
             if self.K > self.n_caps: bad("K", f"K <= the torus side {self.n_caps}")
             if self.L != 1: bad("L", "1 for a torus topography (no time window)")
         elif self.K > self.cap_dim: bad("K", f"K <= cap_dim={self.cap_dim}")
-        if not math.isfinite(self.mu_init): bad("mu_init", "a finite number")
+        if not (math.isfinite(self.mu_init) and abs(self.mu_init) <= 1e6): bad("mu_init", "a finite number with |mu_init| <= 1e6 (the paper uses 30)")
         if not self.eps > 0: bad("eps", "a positive number")
 
     def to_dict(self) -> dict: return asdict(self)
@@ -127,6 +126,8 @@ def make_topography(cfg: TVAEConfig, # a TVAE config
 # %% ../nbs/04_tvae.ipynb #ee18dd2d
 def _check_pixels(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     "Check that `x` holds pixel intensities in [0, 1] (no NaN), what the Bernoulli likelihood is defined on; return it."
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of pixel intensities in [0, 1], got {type(x).__name__}")
     if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError(f"{name} must hold pixel intensities in [0, 1] (the Bernoulli likelihood); got values in "
                          f"[{x.min().item():.3g}, {x.max().item():.3g}]{' and NaN' if torch.isnan(x).any() else ''}")
@@ -149,6 +150,7 @@ class TVAE(nn.Module):
 
     def _seq(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
         "x as a sequence (B, S, C, H, W), and whether it was a single image."
+        check_batch(x, self.mu.dtype)
         xs = tuple(self.cfg.x_shape)
         if x.ndim == 4 and tuple(x.shape[1:]) == xs: return x[:, None], True                 # (B, 1, C, H, W)
         if x.ndim == 5 and tuple(x.shape[2:]) == xs: return x, False
@@ -215,6 +217,8 @@ class TVAE(nn.Module):
              kl_weight_u: float | None = None, # the weight of u's KL term (None: `kl_weight`), for a separate warm-up of u
             ) -> TVAELoss:
         "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit (or capsule) KLs in `.loss`."
+        check_number("kl_weight", kl_weight, minimum=0)
+        if kl_weight_u is not None: check_number("kl_weight_u", kl_weight_u, minimum=0)
         out = self(_check_pixels(x))
         B = x.shape[0]
         recon = -bernoulli_log_lik(out.logits, x).reshape(B, -1).sum(-1)          # (B,)

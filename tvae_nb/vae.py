@@ -14,12 +14,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import check_int
+from .core import check_int, check_number
 
 # %% auto #0
 __all__ = ['gaussian_kl_units', 'gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder',
-           'BernoulliDecoder', 'free_bits_kl', 'VAEOutput', 'Loss', 'VAE', 'log_mean_exp', 'importance_log_px', 'LogPx',
-           'log_px_estimates', 'LogPxCurve', 'log_px_curve', 'unit_kl', 'active_units']
+           'BernoulliDecoder', 'free_bits_kl', 'VAEOutput', 'Loss', 'check_batch', 'VAE', 'log_mean_exp',
+           'importance_log_px', 'LogPx', 'log_px_estimates', 'LogPxCurve', 'log_px_curve', 'unit_kl', 'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
 def gaussian_kl_units(mu: torch.Tensor, # (..., n) posterior means
@@ -121,6 +121,20 @@ class Loss(NamedTuple):
     recon: torch.Tensor    # -E_q log p(x|z)
     kl: torch.Tensor       # KL(q(z|x) || p(z))
 
+# %% ../nbs/02_vae.ipynb #ec1e25d8
+def check_batch(x, # what should be a batch of images or sequences
+                dtype: torch.dtype, # the model's parameter dtype
+                name: str = "x", # the argument's name in error messages
+               ) -> torch.Tensor:
+    "Check that `x` is a non-empty tensor of the model's floating-point `dtype`; return it."
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of pixel intensities in [0, 1], got {type(x).__name__}")
+    if x.dtype != dtype:
+        raise ValueError(f"{name} must have the model's dtype {dtype}, got dtype {x.dtype} (convert with x.to({dtype}))")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one image or sequence, got shape {tuple(x.shape)}")
+    return x
+
 # %% ../nbs/02_vae.ipynb #a9cd9c76
 class VAE(nn.Module):
     "A VAE with a Gaussian encoder, N(0, I) prior and Bernoulli decoder (the paper's MLP sizes by default)."
@@ -135,6 +149,7 @@ class VAE(nn.Module):
         self.decoder = BernoulliDecoder(n, x_shape, hidden_dec)
 
     def _check(self, x):
+        check_batch(x, self.encoder.net[0].weight.dtype)
         if tuple(x.shape[-3:]) != self.x_shape:
             raise ValueError(f"x must end with the image shape {self.x_shape}; got shape {tuple(x.shape)}")
 
@@ -151,6 +166,7 @@ class VAE(nn.Module):
              free_bits_u: float | None = None, # ignored: a VAE has no u (for the TVAE's signature)
             ) -> Loss:
         "Negative ELBO (per example, batch mean) with its reconstruction and KL terms; `free_bits` > 0 floors each unit's KL in `.loss` only."
+        check_number("kl_weight", kl_weight, minimum=0)
         out = self(x)
         recon = -bernoulli_log_lik(out.logits, x).reshape(x.shape[0], -1).sum(-1)        # (B,), summed over frames
         kl_elem = gaussian_kl_units(out.mu, out.logvar)                                   # (B, [S,] n)

@@ -12,7 +12,8 @@ from typing import NamedTuple
 import torch
 import ipywidgets as widgets
 
-from .data import TRANSFORMS, make_sequences, sequence_grid
+from .core import check_choice, check_int
+from .data import TRANSFORMS, check_images, make_sequences, sequence_grid
 from .tvae import class_map
 from .metrics import roll_predictions
 
@@ -63,7 +64,8 @@ class SequenceViewer(_Explorer):
                  seq_len: int = 18, # initial S, frames per sequence (2..36)
                 ):
         super().__init__()
-        self.images = images
+        self.images = check_images(images)
+        check_choice("transform", transform, TRANSFORMS); check_int("seq_len", seq_len, 2, 36)
         self.digit = widgets.IntSlider(0, 0, len(images) - 1, description="digit")
         self.transform = widgets.Dropdown(options=list(TRANSFORMS), value=transform, description="transform")
         self.seq_len = widgets.IntSlider(seq_len, 2, 36, description="seq_len")
@@ -114,6 +116,12 @@ class RollExplorer(_Explorer):
                  x: torch.Tensor, # (B, S, C, H, W) sequences
                 ):
         super().__init__()
+        if not all(hasattr(model, a) for a in ("cfg", "encode_static", "decode")):
+            raise ValueError(f"model must be a capsule model with cfg, encode_static and decode, got {type(model).__name__}")
+        if not (isinstance(x, torch.Tensor) and x.ndim == 5 and x.shape[0] >= 1 and x.shape[1] >= 2
+                and tuple(x.shape[2:]) == tuple(model.cfg.x_shape)):
+            raise ValueError(f"x must be sequences (B, S, {', '.join(map(str, model.cfg.x_shape))}) with B >= 1 and S >= 2, got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
         self.model, self.x = model, x                       # x: (B, S, C, H, W)
         B, S = x.shape[:2]
         self.seq = widgets.IntSlider(0, 0, B - 1, description="sequence")
@@ -196,6 +204,19 @@ class TopographyExplorer(_Explorer):
                  n_top: int = 8, # top images shown per unit
                 ):
         super().__init__()
+        if not (isinstance(acts, torch.Tensor) and acts.ndim == 2 and math.isqrt(acts.shape[1]) ** 2 == acts.shape[1] and len(acts)):
+            raise ValueError(f"acts must be torus activations (N, side*side) with N >= 1, got "
+                             f"{tuple(acts.shape) if isinstance(acts, torch.Tensor) else type(acts).__name__}")
+        N = len(acts)
+        if not (isinstance(labels, torch.Tensor) and labels.shape == (N,) and not labels.is_floating_point()
+                and int(labels.min()) >= 0 and int(labels.max()) <= 9):
+            raise ValueError(f"labels must be N = {N} integer digit labels in 0..9, got "
+                             f"{tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__}"
+                             + (f" with values {int(labels.min())}..{int(labels.max())}" if isinstance(labels, torch.Tensor) and labels.numel() and not labels.is_floating_point() else ""))
+        if not (isinstance(images, torch.Tensor) and images.ndim == 4 and len(images) == N):
+            raise ValueError(f"images must be the N = {N} images (N, C, H, W) behind acts, got "
+                             f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+        n_top = check_int("n_top", n_top, 1, N)
         self.acts, self.labels, self.images, self.n_top = acts.detach().cpu(), labels.cpu(), images.cpu(), n_top
         self.cmap = class_map(self.acts, self.labels)                             # tuning (10, n), preferred (side, side)
         self.side = self.cmap.preferred.shape[0]

@@ -494,3 +494,14 @@ def test_learners_copy_of_the_guide_has_no_answers():
             cut = drop_answers(s)
             assert cut.splitlines()[0] == s.splitlines()[0] and len(cut) < 200 < len(s)
         elif c["cell_type"] == "markdown": assert drop_answers(s) == s
+
+
+def test_the_atomic_save_checker_leaves_no_temporary_folder():
+    "Each call of check_atomic_save made a folder under the temporary directory and left it there."
+    import glob, os, tempfile
+    from tvae_nb.exercises import check_atomic_save
+    def atomic(obj, path):
+        tmp = path + ".tmp"; torch.save(obj, tmp); os.replace(tmp, path)
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tvae-nb-check-*")))
+    check_atomic_save(atomic); check_atomic_save(lambda obj, path: torch.save(obj, path))
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "tvae-nb-check-*"))) == before

@@ -252,9 +252,15 @@ def check_pearson(f, # your `f(x, y)` -> float
 def check_atomic_save(f, # your `f(obj, path)`
                      ):
     "Check `f(obj, path)`: saves `obj` with torch.save so that a crash during the write keeps the previous file intact."
-    import os, tempfile
-    g = _fresh()
+    import os, shutil, tempfile
     d = tempfile.mkdtemp(prefix="tvae-nb-check-")
+    try: return _atomic_save_verdict(f, d)
+    finally: shutil.rmtree(d, ignore_errors=True)                # no temporary folder left behind
+
+def _atomic_save_verdict(f, d):
+    "The verdict of `check_atomic_save` with its files in folder `d`."
+    import os
+    g = _fresh()
     path = os.path.join(d, "checkpoint.pt")
     good = {"step": torch.tensor(_pick(g, 1, 10**6)), "w": torch.randn(_pick(g, 2, 9), generator=g)}
     f(good, path)

@@ -29,6 +29,7 @@ def _check_latents(t, name="t") -> torch.Tensor:
         shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
         raise ValueError(f"{name} must be a tensor of shape (B, S, C, D) = (batch, seq_len, n_caps, cap_dim); got {shape}")
     if t.shape[1] < 2: raise ValueError(f"{name} needs at least 2 frames (S >= 2); got shape {tuple(t.shape)}")
+    if 0 in t.shape: raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); it needs at least one sequence, capsule and unit")
     if not t.is_floating_point(): raise ValueError(f"{name} must be floating point; got dtype {t.dtype}")
     bad = (~torch.isfinite(t)).sum().item()
     if bad: raise ValueError(f"{name} has {bad} NaN or infinite values of {t.numel()}; an equivariance error of such a code is undefined")
@@ -142,6 +143,9 @@ def roll_traversal(model, # a capsule `TVAE` or `SeqVAE` (with `encode_static`, 
                    x: torch.Tensor, # (B, S, C, H, W) sequences
                   ) -> RollTraversal:
     "Capsule-roll traversal errors on sequences `x` (B, S, C, H, W)."
+    if not (isinstance(x, torch.Tensor) and x.ndim == 5 and x.shape[0] >= 1 and x.shape[1] >= 2):
+        raise ValueError(f"x must be sequences (B, S, C, H, W) with B >= 1 and S >= 2 (a roll needs a frame to predict), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     S = x.shape[1]
     ks = torch.arange(1, S)
     pred = roll_predictions(model, x[:, 0], ks)                               # (B, S-1, C, H, W)

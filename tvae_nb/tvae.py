@@ -124,10 +124,9 @@ def make_topography(cfg: TVAEConfig, # a TVAE config
     return CapsuleTopography(cfg.n_caps, cfg.cap_dim, cfg.L, cfg.K, cfg.shift)
 
 # %% ../nbs/04_tvae.ipynb #ee18dd2d
-def _check_pixels(x: torch.Tensor, name: str = "x") -> torch.Tensor:
-    "Check that `x` holds pixel intensities in [0, 1] (no NaN), what the Bernoulli likelihood is defined on; return it."
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of pixel intensities in [0, 1], got {type(x).__name__}")
+def _check_pixels(x: torch.Tensor, dtype: torch.dtype = torch.float32, name: str = "x") -> torch.Tensor:
+    "Check that `x` is a batch of the model's `dtype` (`check_batch`) holding pixel intensities in [0, 1] (no NaN), what the Bernoulli likelihood is defined on; return it."
+    check_batch(x, dtype, name)
     if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError(f"{name} must hold pixel intensities in [0, 1] (the Bernoulli likelihood); got values in "
                          f"[{x.min().item():.3g}, {x.max().item():.3g}]{' and NaN' if torch.isnan(x).any() else ''}")
@@ -219,7 +218,7 @@ class TVAE(nn.Module):
         "Negative ELBO per sequence (summed over frames), batch mean, with its true parts; free bits (z; u, default the same) floor unit (or capsule) KLs in `.loss`."
         check_number("kl_weight", kl_weight, minimum=0)
         if kl_weight_u is not None: check_number("kl_weight_u", kl_weight_u, minimum=0)
-        out = self(_check_pixels(x))
+        out = self(_check_pixels(x, self.mu.dtype))
         B = x.shape[0]
         recon = -bernoulli_log_lik(out.logits, x).reshape(B, -1).sum(-1)          # (B,)
         klz, klu = gaussian_kl_units(out.mean_z, out.logvar_z), gaussian_kl_units(out.mean_u, out.logvar_u)   # (B, [S,] n)
@@ -238,7 +237,7 @@ class TVAE(nn.Module):
                    ) -> torch.Tensor:
         "log p(x|t) + log p(z) + log p(u) - log q(z|x) - log q(u|x) for N = `n_samples` joint samples: (N, B) summed over frames, or (N, B, S)."
         N = n_samples
-        xs, _ = self._seq(_check_pixels(x))
+        xs, _ = self._seq(_check_pixels(x, self.mu.dtype))
         mean_z, logvar_z = self.z_encoder(xs); mean_u, logvar_u = self.u_encoder(xs)              # (B, S, n)
         noise = lambda m: torch.randn((N, *m.shape), device=m.device, dtype=m.dtype)
         z = mean_z + (0.5 * logvar_z).exp() * noise(mean_z)                                  # (N, B, S, n)
@@ -281,14 +280,14 @@ class SeqVAE(VAE):
              kl_weight_u: float | None = None, # ignored: a VAE has no u
             ) -> Loss:
         "Negative ELBO (per sequence, batch mean) with its parts; `x` must hold intensities in [0, 1]. A VAE has no u: the u and capsule options are ignored."
-        return super().loss(_check_pixels(x), kl_weight, free_bits)
+        return super().loss(_check_pixels(x, self.encoder.net[0].weight.dtype), kl_weight, free_bits)
 
     def log_weights(self, x: torch.Tensor, # images or sequences, intensities in [0, 1]
                     n_samples: int, # N, importance samples of q(z|x)
                     per_frame: bool = False, # keep the frames apart: (N, B, S)
                    ) -> torch.Tensor:
         "The VAE's importance weights (N, B), or (N, B, S) per frame; `x` must hold intensities in [0, 1]."
-        return super().log_weights(_check_pixels(x), n_samples, per_frame)
+        return super().log_weights(_check_pixels(x, self.encoder.net[0].weight.dtype), n_samples, per_frame)
 
 # %% ../nbs/04_tvae.ipynb #7983a56f
 def make_model(cfg: TVAEConfig, # the model's config

@@ -246,6 +246,8 @@ def plot_sequences(seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0
                   ):
     "Show sequences `(B, S, C, H, W)` as a grid (one row per sequence); returns the matplotlib figure."
     import matplotlib.pyplot as plt
+    if col_labels is not None and len(col_labels) != seqs.shape[1]:     # before any figure is made
+        raise ValueError(f"col_labels: got {len(col_labels)} labels, expected one per frame ({seqs.shape[1]})")
     img = sequence_grid(seqs)
     if ax is None:
         fig, ax = plt.subplots(figsize=(min(16, 0.5 * seqs.shape[1] + 1), 0.5 * seqs.shape[0] + 0.6))
@@ -257,8 +259,6 @@ def plot_sequences(seqs: torch.Tensor, # (B, S, C, H, W) sequences, values in [0
     else: ax.set_yticks([])
     W = seqs.shape[-1] + 1
     if col_labels is not None:
-        if len(col_labels) != seqs.shape[1]:
-            raise ValueError(f"col_labels: got {len(col_labels)} labels, expected one per frame ({seqs.shape[1]})")
         ax.set_xticks([W * (i + 0.5) for i in range(len(col_labels))]); ax.set_xticklabels(col_labels, fontsize=8)
     else: ax.set_xticks([])
     if titles: ax.set_title(titles)

@@ -207,7 +207,7 @@ RUN_SETTINGS = {
                                            train_changes=dict(batch_size=8, kl_warmup=0)),   # the paper: no free bits
                          dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=None,
                                                  windows=Windows(L1=1, short=5, bubble=9, partial=9, full=15))),
-    "quick": RunSettings(eval_every=500, checkpoint_every=500,
+    "quick": RunSettings(eval_every=1300, checkpoint_every=500,   # 5 points of a 6,500-step curve
                          torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=(384, 256),
                                            train_changes=dict(batch_size=64, kl_warmup=0, steps=3000, free_bits=0.05,
                                                              free_bits_u=0.05)),

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/runner.html.md"""
 
 # %% ../nbs/09c_runner.ipynb #0ed4e47d
 from __future__ import annotations
-import contextlib, functools, json, os, signal, sys, threading
+import contextlib, functools, json, os, signal, sys, threading, time
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -411,7 +411,9 @@ def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_
                                 f"{out}: resume with --resume (tvae-nb run) or the same command (tvae-nb table1)")
     final_eval = main_rank and step == tc.steps and step > 0 and (not hist.evals or hist.evals[-1]["step"] != step)
     if final_eval:                                               # a finished run always ends with its final evaluation
+        t0 = time.perf_counter()
         entry = {"step": step, **evaluate_run(model)}
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
         hist.evals.append(entry); _log_eval(out, entry)
     checkpointer.save(hist, step)     # always at the end: the history's training time is only complete now
     if main_rank:

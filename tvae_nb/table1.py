@@ -116,15 +116,19 @@ def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L',
     folder = Path(out) / cfg.name
     resume = not overwrite and (folder / CHECKPOINT).is_file()        # an interrupted (or finished) table resumes
     res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite)
+    t0 = time.perf_counter()
     batch = eval_batch(cfg, device)
     floor = evaluate_floor(cfg.model, batch.x, seed=cfg.train.seed, device=device)   # same architecture, untrained
     save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", res.model, batch.x, title=f"{row}: true frames (top of each pair) and frame 0 encoded alone, capsules rolled by k (below)")
     vae = cfg.model.model == "vae"
+    final = final_log_px(res.model, batch.x, cfg)
+    periodic = sum(e.get("seconds", 0.0) for e in res.history.evals)                 # inside train_seconds
     return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
-            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in res.metrics.items() if k != "step"},
-            **final_log_px(res.model, batch.x, cfg),
+            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in res.metrics.items() if k not in ("step", "seconds")},
+            **final,
             **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
-            "steps": res.step, "train_seconds": round(res.history.seconds, 1)}
+            "steps": res.step, "train_seconds": round(res.history.seconds, 1), "eval_seconds": round(periodic, 1),
+            "final_eval_seconds": round(time.perf_counter() - t0, 1)}
 
 def curve_ns(n: int, # the largest N
             ) -> tuple:

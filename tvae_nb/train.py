@@ -125,7 +125,7 @@ class Every(Callback):
         if state.done % self.every == 0: self.fn(state)
 
 class EvalEvery(Every):
-    "Every `every` steps, append `{'step': steps done, **fn(model)}` to the history's evals (inside `evaluating`: eval mode, no gradients, its own RNG fork, so evaluating never moves the training run's noise)."
+    "Every `every` steps, append `{'step': steps done, **fn(model), 'seconds': its wall time}` to the history's evals (inside `evaluating`: eval mode, no gradients, its own RNG fork, so evaluating never moves the training run's noise)."
     def __init__(self, fn: Callable, # model -> dict of metrics
                  every: int, # steps between evaluations
                  sink: Callable | None = None, # also called with each new entry (to write it to a file, say)
@@ -133,7 +133,9 @@ class EvalEvery(Every):
         super().__init__(self._evaluate, every)
         self.metrics, self.sink = fn, sink
     def _evaluate(self, state: TrainState):
+        t0 = time.perf_counter()
         with evaluating(state.model): entry = {"step": state.done, **self.metrics(state.model)}   # the training stream stays put
+        entry["seconds"] = round(time.perf_counter() - t0, 3)                                   # what this evaluation cost
         state.history.evals.append(entry)
         if self.sink is not None: self.sink(entry)
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from .vae import (VAE, GaussianEncoder, BernoulliDecoder, Loss, gaussian_kl, gaussian_log_prob, unit_kl, active_units,
-                         gaussian_kl_units, free_bits_kl, check_batch, bernoulli_log_lik, reparameterize)
+                         gaussian_kl_units, free_bits_kl, check_batch, bernoulli_log_lik, decode_log_lik, reparameterize)
 from .topography import TorusTopography, CapsuleTopography, student_t_latent
 from .core import check_bool, check_int, check_number, evaluating
 
@@ -243,7 +243,7 @@ class TVAE(nn.Module):
         z = mean_z + (0.5 * logvar_z).exp() * noise(mean_z)                                  # (N, B, S, n)
         u = mean_u + (0.5 * logvar_u).exp() * noise(mean_u)
         t = self.latent(z, u)
-        ll = bernoulli_log_lik(self.decoder(t), xs.expand(N, *xs.shape))      # (N, B, S)
+        ll = decode_log_lik(self.decoder, t, xs)                              # (N, B, S): x broadcast over N
         lw = (ll + gaussian_log_prob(z) + gaussian_log_prob(u)
               - gaussian_log_prob(z, mean_z, logvar_z) - gaussian_log_prob(u, mean_u, logvar_u))  # (N, B, S)
         return lw if per_frame else lw.sum(-1)                                 # (N, B): joint over coupled frames

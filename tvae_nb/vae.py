@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from .core import check_int, check_number
 
 # %% auto #0
-__all__ = ['gaussian_kl_units', 'gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'reparameterize', 'GaussianEncoder',
-           'BernoulliDecoder', 'free_bits_kl', 'VAEOutput', 'Loss', 'check_batch', 'VAE', 'log_mean_exp',
-           'importance_log_px', 'LogPx', 'log_px_estimates', 'LogPxCurve', 'log_px_curve', 'unit_kl', 'active_units']
+__all__ = ['gaussian_kl_units', 'gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'bernoulli_log_lik_eval',
+           'reparameterize', 'GaussianEncoder', 'BernoulliDecoder', 'decode_log_lik', 'free_bits_kl', 'VAEOutput',
+           'Loss', 'check_batch', 'VAE', 'log_mean_exp', 'importance_log_px', 'LogPx', 'log_px_estimates', 'LogPxCurve',
+           'log_px_curve', 'unit_kl', 'active_units']
 
 # %% ../nbs/02_vae.ipynb #3a1a21af
 def gaussian_kl_units(mu: torch.Tensor, # (..., n) posterior means
@@ -53,6 +54,30 @@ def bernoulli_log_lik(logits: torch.Tensor, # decoder logits, shaped like `x`
         raise ValueError(f"logits and x must have the same shape; got logits {tuple(logits.shape)} and x {tuple(x.shape)}")
     ll = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     return ll.flatten(-event_dims).sum(-1) if event_dims else ll
+
+# %% ../nbs/02_vae.ipynb #fc5d6e68
+def bernoulli_log_lik_eval(logits: torch.Tensor, # decoder logits (..., C, H, W)
+                           x: torch.Tensor, # intensities in [0, 1]: the shape of `logits`, or its trailing dims (broadcast)
+                           event_dims: int = 3, # trailing dims summed over (C, H, W)
+                           block: int = 256, # frames per block (about 0.8 MB of 784-pixel logits: it stays in the cache)
+                          ) -> torch.Tensor:
+    "`bernoulli_log_lik` for evaluation, without a gradient: x·l − max(l, 0) − log(1 + e^−|l|) block by block, `x` broadcast over the leading dims of `logits`."
+    if event_dims < 1 or (torch.is_grad_enabled() and (logits.requires_grad or x.requires_grad)):
+        return bernoulli_log_lik(logits, x.expand(logits.shape), event_dims)     # autograd, or nothing to sum
+    if tuple(logits.shape[logits.ndim - x.ndim:]) != tuple(x.shape):
+        raise ValueError(f"x must have the shape of logits or of its trailing dims; got logits {tuple(logits.shape)} "
+                         f"and x {tuple(x.shape)}")
+    lead = logits.shape[:-event_dims]
+    l2 = logits.reshape(-1, x.shape[-event_dims:].numel())                          # (R, P): one row per frame
+    x2 = x.reshape(-1, l2.shape[1])                                                 # (M, P): R = copies * M
+    out = torch.empty(l2.shape[0], dtype=logits.dtype, device=logits.device)        # (R,)
+    M = x2.shape[0]
+    for r0 in range(0, l2.shape[0], M):                                             # each copy of x
+        for i in range(0, M, block):
+            lb, xb = l2[r0 + i:r0 + min(i + block, M)], x2[i:i + block]             # (b, P) each
+            soft = lb.abs().neg_().exp_().add_(1).log_()                            # log(1 + e^-|l|)
+            out[r0 + i:r0 + i + len(lb)] = (xb * lb).sub_(lb.clamp(min=0)).sub_(soft).sum(-1)
+    return out.reshape(lead)
 
 # %% ../nbs/02_vae.ipynb #d9d9afa3
 def reparameterize(mu: torch.Tensor, # (..., n) means
@@ -96,6 +121,24 @@ class BernoulliDecoder(nn.Module):
     def forward(self, z: torch.Tensor, # (..., n) latents
                ) -> torch.Tensor:
         return self.net(z).reshape(*z.shape[:-1], *self.x_shape)   # (..., C, H, W)
+
+# %% ../nbs/02_vae.ipynb #dd76247f
+def decode_log_lik(decoder: nn.Module, # latents (rows, n) -> logits (rows, C, H, W)
+                   z: torch.Tensor, # latents (..., n) whose leading dims end with the frames of `x`
+                   x: torch.Tensor, # images (B, C, H, W) or sequences (B, S, C, H, W), broadcast over the other leading dims
+                   block: int = 512, # frames decoded at once
+                  ) -> torch.Tensor:
+    "log p(x | z) of every frame, shaped like z without its last dim: `decoder` on `block` frames at a time, scored with `bernoulli_log_lik_eval` (evaluation, no gradient)."
+    frames = x.shape[:-3]                                                          # (B,) or (B, S)
+    if tuple(z.shape[z.ndim - 1 - len(frames):-1]) != tuple(frames):
+        raise ValueError(f"z's leading dims must end with x's frames {tuple(frames)}; got z {tuple(z.shape)} and x {tuple(x.shape)}")
+    zf, xf = z.reshape(-1, z.shape[-1]), x.reshape(-1, *x.shape[-3:])              # (R, n), (M, C, H, W)
+    M, out = len(xf), torch.empty(zf.shape[0], dtype=z.dtype, device=z.device)     # R = copies * M
+    for r0 in range(0, len(zf), M):
+        for i in range(0, M, block):
+            j = min(i + block, M)
+            out[r0 + i:r0 + j] = bernoulli_log_lik_eval(decoder(zf[r0 + i:r0 + j]), xf[i:j], block=block)
+    return out.reshape(z.shape[:-1])
 
 # %% ../nbs/02_vae.ipynb #3fcf0377
 def free_bits_kl(kl: torch.Tensor, # (B, [S,] n) KL of every unit (`gaussian_kl_units`)
@@ -182,7 +225,7 @@ class VAE(nn.Module):
         self._check(x)
         mu, logvar = self.encoder(x)                                  # (B, [S,] n)
         z = mu + (0.5 * logvar).exp() * torch.randn((N, *mu.shape), device=mu.device, dtype=mu.dtype)  # (N, B, [S,] n)
-        ll = bernoulli_log_lik(self.decoder(z), x.expand(N, *x.shape))                                 # (N, B, [S])
+        ll = decode_log_lik(self.decoder, z, x)                                             # (N, B, [S])
         lw = ll + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar)                                # (N, B, [S])
         lw = lw.reshape(N, x.shape[0], -1)                                                               # (N, B, S)
         return lw if per_frame else lw.sum(-1)                                                           # (N, B)

@@ -15,6 +15,8 @@ Sections (keys of results.json):
   d  sequences  `make_sequences` (rotation, S=18) against a per-frame loop of torchvision's `rotate`
   e  flops      the step's achieved FLOP/s against this machine's dense fp32 matmul FLOP/s
   f  memory     peak memory of a short training run at the paper config (run in a fresh child process)
+  h  table1     the job `tvae-nb table1 --budget quick` against its limit: per row, the step against its own GEMMs,
+                FLOPs, the evaluation's share of the row's time, and the job's FLOP/s (benchmarks/table1_job.py)
 
 Every timing is the median over repeats; the variants being compared are timed round-robin (interleaved), so that
 a change of machine load affects them alike. The ratios are the numbers to compare across machines.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))        # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))          # table1_job (section h)
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +58,9 @@ TARGETS = {  # name: (section, key, comparison, threshold, description)
     "sequences":         ("d", "speedup", ">=", 20.0, "make_sequences vs per-frame torchvision rotate loop"),
     "flop_fraction":     ("e", "fraction_of_matmul", ">=", 0.6, "step FLOP/s as a fraction of 2048^2 matmul FLOP/s"),
     "peak_memory":       ("f", "peak_rss_gb", "<", 2.0, "peak RSS of a short training run (GB)"),
+    "quick_step_vs_gemm": ("h", "step_over_gemm_max", "<=", 1.2, "quick Table-1 step / its own GEMMs (worst row)"),
+    "quick_eval_share":  ("h", "eval_share_max", "<=", 0.05, "evaluation share of a quick Table-1 row's time (worst row)"),
+    "quick_flop_fraction": ("h", "flop_fraction", ">=", 0.5, "quick table FLOP/s per process / one core's matmul FLOP/s"),
 }
 
 
@@ -459,7 +465,7 @@ def check_targets(res) -> dict:
     out = {}
     for name, (sec, key, op, thr, desc) in TARGETS.items():
         v = res.get(sec, {}).get(key)
-        ok = None if v is None else (v >= thr if op == ">=" else v < thr)
+        ok = None if v is None else (v >= thr if op == ">=" else v <= thr if op == "<=" else v < thr)
         out[name] = dict(value=v, target=f"{op} {thr:g}", met=ok, description=desc)
     return out
 
@@ -536,10 +542,14 @@ def main(argv=None):
     a, b, c, e, prof = bench_step_and_energy(device, mode, args.optim, log)
     d = bench_sequences(device, mode, log)
     f = bench_memory(args, mode, log)
+    from table1_job import section_h
+    log("h) the quick Table-1 job: each row's step against its GEMMs, FLOPs, evaluation shares ...")
+    h = section_h(reps={"smoke": 1, "quick": 15, "full": 30}[mode], log=log,
+                  rows=("TVAE partial L",) if mode == "smoke" else None)
     load_after = os.getloadavg()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) \
         if Path("/proc/cpuinfo").exists() else platform.processor()
-    res = dict(a=a, b=b, c=c, d=d, e=e, f=f)
+    res = dict(a=a, b=b, c=c, d=d, e=e, f=f, h=h)
     res["meta"] = dict(mode=mode, device=str(device), threads=args.threads, optimizer=args.optim,
                        load_avg_before=list(load_before), load_avg_after=list(load_after), cpu=cpu,
                        cpu_count=os.cpu_count(), torch=torch.__version__, tvae_nb=tvae_nb.__version__,
@@ -555,6 +565,8 @@ def main(argv=None):
         res = {**{k: v for k, v in json.loads(out.read_text()).items() if k in OTHER_SECTIONS}, **res}
     out.write_text(json.dumps(res, indent=1))
     print(fmt_table(res))
+    from table1_job import fmt as fmt_h
+    print("\nh) tvae-nb table1 --budget quick, one thread per process:\n" + fmt_h(h))
     print(f"\nload average before/after: {tuple(round(x, 2) for x in load_before)} / "
           f"{tuple(round(x, 2) for x in load_after)}; {cpu}; {args.threads} threads; torch {torch.__version__}")
     met = [k for k, v in res["targets"].items() if v["met"]]

@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow       # tables in subprocesses: 10 to 25 s each
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING = {"train_seconds"}                      # wall-clock: the only row values that may differ between runs
+TIMING = {"train_seconds", "eval_seconds", "final_eval_seconds"}   # wall-clock: the only row values that may differ between runs
 
 
 def _cli():
@@ -181,3 +181,35 @@ def test_a_killed_table_leaves_no_worker(tmp_path, sig):
     left = [k for k in kids if _alive(k)]
     for k in left: os.kill(k, signal.SIGKILL)
     assert not left, f"{len(left)} worker(s) still running 10 s after {sig} to the parent"
+
+
+def test_the_fast_likelihood_path_gives_the_table_of_the_reference_path(default_run, monkeypatch):
+    """The table's likelihoods come from the blocked evaluation kernel (`decode_log_lik`); computed again with the
+    reference path (the decoder on every sample at once, torch's BCE), every row's values agree within 1e-3 nats."""
+    import torch
+    import tvae_nb.tvae as T, tvae_nb.vae as V
+    from tvae_nb.checkpoint import load_checkpoint
+    from tvae_nb.runner import eval_batch
+    from tvae_nb.table1 import final_log_px, table1_experiments
+    from tvae_nb.tvae import make_model
+    out, _, res = default_run
+    rows = {r["model"]: r for r in res["rows"]}
+    calls = []
+    def reference(dec, z, x):
+        calls.append(z.shape)
+        return V.bernoulli_log_lik(dec(z), x.expand(*z.shape[:-1 - (x.ndim - 3)], *x.shape))
+    keys = ("log_px", "log_px_joint", "log_px_frame", "log_px_paper", "log_px_rise")
+    for row in ("VAE", "TVAE partial L"):
+        cfg = table1_experiments("fast")[row]
+        model = make_model(cfg.model)
+        model.load_state_dict(load_checkpoint(out / cfg.name / "checkpoint.pt", cfg)["model"])
+        x = eval_batch(cfg).x
+        fast = final_log_px(model, x, cfg)
+        for k in keys: assert fast[k] == rows[row][k], (row, k)             # the table holds what the fast path gives
+        with monkeypatch.context() as m:
+            m.setattr(V, "decode_log_lik", reference); m.setattr(T, "decode_log_lik", reference)
+            ref = final_log_px(model, x, cfg)
+        assert calls, "the reference path did not run"; calls.clear()
+        for k in keys: assert abs(fast[k] - ref[k]) <= 1e-3, (row, k, fast[k], ref[k])
+        assert fast["log_px_curve"]["ns"] == ref["log_px_curve"]["ns"]
+        for a, b in zip(fast["log_px_curve"]["joint"], ref["log_px_curve"]["joint"]): assert abs(a - b) <= 1e-3

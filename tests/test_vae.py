@@ -146,3 +146,44 @@ def test_train_refuses_nonfinite_loss():
 def test_train_config_errors(kw, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kw)
+
+
+# ---- the evaluation kernel: the same log-likelihood, block by block, x broadcast over the samples
+from tvae_nb.vae import BernoulliDecoder, bernoulli_log_lik_eval, decode_log_lik
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 4), frames=st.integers(1, 9), block=st.integers(1, 12), scale=st.floats(0.1, 30.0),
+       seed=st.integers(0, 10_000))
+def test_bernoulli_log_lik_eval_matches_float64_truth_for_any_block(n, frames, block, scale, seed):
+    "Every block size, including ones that do not divide the frames; logits up to +-30 (saturated sigmoids)."
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, frames, 1, 28, 28, generator=g) * scale
+    x = torch.rand(frames, 1, 28, 28, generator=g)
+    x[0, 0, :3, :3] = 0.0; x[-1, 0, -3:, -3:] = 1.0                   # exact 0 and 1 pixels too
+    with torch.no_grad(): fast = bernoulli_log_lik_eval(logits, x, block=block)
+    truth = bernoulli_log_lik(logits.double(), x.double().expand(logits.shape))   # float64: the truth
+    ref = bernoulli_log_lik(logits, x.expand(logits.shape))           # torch's float32 BCE
+    assert fast.shape == (n, frames)
+    err_fast, err_ref = (fast.double() - truth).abs().max().item(), (ref.double() - truth).abs().max().item()
+    assert err_fast <= 3 * err_ref + 1e-6 * truth.abs().max().item() + 1e-4, (err_fast, err_ref)
+
+
+def test_bernoulli_log_lik_eval_keeps_the_gradient_path_and_checks_shapes():
+    l = torch.randn(2, 3, 1, 28, 28, requires_grad=True); x = torch.rand(3, 1, 28, 28)
+    out = bernoulli_log_lik_eval(l, x)                                # grad enabled: torch's BCE, differentiable
+    out.sum().backward()
+    assert l.grad is not None and torch.equal(out, bernoulli_log_lik(l, x.expand(l.shape)))
+    with pytest.raises(ValueError, match="trailing dims"): bernoulli_log_lik_eval(l.detach(), x[:2])
+
+
+def test_decode_log_lik_equals_decoding_everything_at_once():
+    torch.manual_seed(0)
+    dec = BernoulliDecoder(6, (1, 28, 28))
+    z, x = torch.randn(5, 7, 3, 6), torch.rand(7, 3, 1, 28, 28)       # 5 samples of 7 sequences x 3 frames
+    with torch.no_grad():
+        fast = decode_log_lik(dec, z, x, block=4)
+        ref = bernoulli_log_lik(dec(z), x.expand(5, *x.shape))
+    assert fast.shape == (5, 7, 3)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError, match="frames"): decode_log_lik(dec, z, x[:, :2])

@@ -1,7 +1,9 @@
 """Write README.md from nbs/index.ipynb (a Quarto-free stand-in for `nbdev-readme`).
 
 Drops `#|` directive lines and cells marked `#| hide`; turns the frontmatter cell (`# Title` / `> subtitle`)
-into a heading and a quote. Run from anywhere: `python tools/make_readme.py`.
+into a heading and a quote. Also writes `README.pypi.md`, the package page's description (pyproject's `readme`): the
+same text with every relative link made absolute (pages on the repository, images as raw files), because a package
+index cannot resolve links into a repository. Run from anywhere: `python tools/make_readme.py`.
 """
 import re
 from pathlib import Path
@@ -33,7 +35,16 @@ def make_readme(src=ROOT / "nbs" / "index.ipynb", dst=ROOT / "README.md") -> str
     body = re.sub(r"\]\((\w+\.ipynb)", r"](nbs/\1", body)            # and so are links to the chapters
     text = HEADER + body.strip() + "\n"
     Path(dst).write_text(text)
+    if Path(dst) == ROOT / "README.md": (ROOT / "README.pypi.md").write_text(absolute_links(text))
     return text
+
+
+def absolute_links(text: str) -> str:
+    "`text` with relative markdown links and images pointing at the repository of pyproject's [project.urls]."
+    repo = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1].rstrip("/")   # [project.urls]
+    raw = repo.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
+    text = re.sub(r"!\[([^\]]*)\]\((?!https?:|#)([^)\s]+)\)", lambda m: f"![{m[1]}]({raw}{m[2]})", text)         # images: raw files
+    return re.sub(r"(?<!!)\[([^\]]*)\]\((?!https?:|#|mailto:)([^)\s]+)\)", lambda m: f"[{m[1]}]({repo}/blob/main/{m[2]})", text)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/table1.html.md"""
 
 # %% ../nbs/09d_table1.ipynb #22966193
 from __future__ import annotations
-import json, math, os, signal, tempfile, threading, time
+import io, json, math, os, signal, tempfile, threading, time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -24,8 +24,8 @@ from .runner import _check_out_dir, eval_batch, run_experiment, save_traversal_p
 
 # %% auto #0
 __all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1',
-           'table1_row', 'curve_ns', 'final_log_px', 'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs',
-           'run_jobs', 'table1']
+           'table1_train', 'table1_score', 'table1_row', 'curve_ns', 'final_log_px', 'LikelihoodVerdict',
+           'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
 
 # %% ../nbs/09d_table1.ipynb #19ab4742
 TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=1": "table1-tvae-L1",
@@ -105,6 +105,46 @@ def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
 # %% ../nbs/09d_table1.ipynb #1bdaaae7
 def _slug(row: str) -> str: return row.replace(" ", "_").replace("=", "")
 
+def table1_train(row: str, # the row's name in the table ('VAE', 'TVAE partial L', ...)
+                 cfg: ExperimentConfig, # its experiment (from `table1_experiments`)
+                 out, # the table's folder: the run goes to out/NAME
+                 device=None, # where to train
+                 progress: bool | str = True, # as in `run_experiment`
+                 overwrite: bool = False, # start the run again even if out/NAME holds one
+                ) -> dict:
+    "The first half of a Table-1 row: run (or resume, or just reload) experiment `cfg`; its steps, timings, last evaluation and trained weights (as bytes)."
+    folder = Path(out) / cfg.name
+    resume = not overwrite and (folder / CHECKPOINT).is_file()        # an interrupted (or finished) table resumes
+    res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite)
+    buf = io.BytesIO(); torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, buf)
+    return {"steps": res.step, "train_seconds": round(res.history.seconds, 1), "metrics": res.metrics,
+            "eval_seconds": round(sum(e.get("seconds", 0.0) for e in res.history.evals), 1),   # inside train_seconds
+            "weights": buf.getvalue()}
+
+def table1_score(row: str, # the row's name in the table
+                 cfg: ExperimentConfig, # its experiment
+                 out, # the table's folder: the traversal PNG goes to out/traversal_ROW.png
+                 trained: dict, # what `table1_train` returned for this row
+                 device=None, # where to evaluate
+                ) -> dict:
+    "The second half of a Table-1 row: the trained model's final log p(x) (N = `n_is_final`), untrained floors and traversal figure; the row."
+    t0 = time.perf_counter()
+    dev = get_device(device)
+    model = make_model(cfg.model).to(dev)
+    model.load_state_dict(torch.load(io.BytesIO(trained["weights"]), map_location=dev, weights_only=True))
+    model.eval()
+    batch = eval_batch(cfg, dev)
+    floor = evaluate_floor(cfg.model, batch.x, seed=cfg.train.seed, device=dev)   # same architecture, untrained
+    save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", model, batch.x, title=f"{row}: true frames (top of each pair) and frame 0 encoded alone, capsules rolled by k (below)")
+    vae = cfg.model.model == "vae"
+    final = final_log_px(model, batch.x, cfg)
+    return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
+            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in trained["metrics"].items() if k not in ("step", "seconds")},
+            **final,
+            **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
+            "steps": trained["steps"], "train_seconds": trained["train_seconds"], "eval_seconds": trained["eval_seconds"],
+            "final_eval_seconds": round(time.perf_counter() - t0, 1)}
+
 def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L', ...)
                cfg: ExperimentConfig, # its experiment (from `table1_experiments`)
                out, # the table's folder: the run goes to out/NAME, the traversal PNG to out/traversal_ROW.png
@@ -112,23 +152,12 @@ def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L',
                progress: bool | str = True, # as in `run_experiment`
                overwrite: bool = False, # start the run again even if out/NAME holds one
               ) -> dict:
-    "One row of Table 1: run (or resume, or just reload) experiment `cfg`, then its final metrics and untrained floors."
-    folder = Path(out) / cfg.name
-    resume = not overwrite and (folder / CHECKPOINT).is_file()        # an interrupted (or finished) table resumes
-    res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite)
-    t0 = time.perf_counter()
-    batch = eval_batch(cfg, device)
-    floor = evaluate_floor(cfg.model, batch.x, seed=cfg.train.seed, device=device)   # same architecture, untrained
-    save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", res.model, batch.x, title=f"{row}: true frames (top of each pair) and frame 0 encoded alone, capsules rolled by k (below)")
-    vae = cfg.model.model == "vae"
-    final = final_log_px(res.model, batch.x, cfg)
-    periodic = sum(e.get("seconds", 0.0) for e in res.history.evals)                 # inside train_seconds
-    return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
-            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in res.metrics.items() if k not in ("step", "seconds")},
-            **final,
-            **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
-            "steps": res.step, "train_seconds": round(res.history.seconds, 1), "eval_seconds": round(periodic, 1),
-            "final_eval_seconds": round(time.perf_counter() - t0, 1)}
+    "One row of Table 1: `table1_train`, then `table1_score` (`table1` runs the two halves as separate tasks)."
+    return table1_score(row, cfg, out, table1_train(row, cfg, out, device, progress, overwrite), device)
+
+def _score_task(row, cfg, out, device, progress, overwrite, trained) -> dict:
+    "`table1_score` as `run_jobs`' second stage: the first stage's arguments, then its result."
+    return table1_score(row, cfg, out, trained, device)
 
 def curve_ns(n: int, # the largest N
             ) -> tuple:
@@ -209,9 +238,10 @@ def _raise_interrupt(signum, frame): raise KeyboardInterrupt(f"stopped by {signa
 def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*args)
              tasks: list[tuple], # the argument tuples, one per call
              jobs: int = 1, # processes at once; 1 runs in this process
-             on_result: Callable | None = None, # called with (index, result) as each call finishes
+             on_result: Callable | None = None, # called with (index, result) as each task (with its `then`) finishes
+             then: Callable | None = None, # a second stage: then(*args, fn's result), queued as a task of its own
             ) -> list:
-    "`[fn(*a) for a in tasks]`, computed by `jobs` fresh processes with one torch thread each (1: here, also on one thread)."
+    "`[fn(*a) for a in tasks]` (with `then`: `[then(*a, fn(*a)) ...]`), computed by `jobs` fresh processes with one torch thread each (1: here, also on one thread)."
     jobs = check_int("jobs", jobs, 1)
     results = [None] * len(tasks)
     if jobs == 1:
@@ -219,7 +249,7 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
         torch.set_num_threads(1)                       # the same arithmetic as a worker, so --jobs never changes a result
         try:
             for i, a in enumerate(tasks):
-                results[i] = fn(*a)
+                results[i] = fn(*a) if then is None else then(*a, fn(*a))
                 if on_result: on_result(i, results[i])
         finally: torch.set_num_threads(threads)
         return results
@@ -228,12 +258,20 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
     stop = ctx.Event()
     with cf.ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=ctx, initializer=_one_thread,
                                 initargs=(stop, os.getpid())) as pool:
-        futures = {pool.submit(_guarded, fn, *a): i for i, a in enumerate(tasks)}
+        futures = {pool.submit(_guarded, fn, *a): (i, 0) for i, a in enumerate(tasks)}    # future -> (task, stage)
+        pending = set(futures)
         try:
-            for f in cf.as_completed(futures):
-                i = futures[f]
-                results[i] = f.result()
-                if on_result: on_result(i, results[i])
+            while pending:
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    i, stage = futures[f]
+                    r = f.result()
+                    if then is not None and stage == 0:      # queued behind the first stages not yet started
+                        g = pool.submit(_guarded, then, *tasks[i], r)
+                        futures[g] = (i, 1); pending.add(g)
+                        continue
+                    results[i] = r
+                    if on_result: on_result(i, r)
         except BaseException:                    # Ctrl-C, SIGTERM or a failed task: no new task starts, running ones stop
             stop.set()
             for f in futures: f.cancel()
@@ -242,6 +280,7 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
                 except (ProcessLookupError, OSError): pass
             raise
     return results
+
 
 # %% ../nbs/09d_table1.ipynb #bd3a20f3
 def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
@@ -317,7 +356,8 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
                           f"{row['train_seconds']:.0f} s", flush=True)
     main_thread = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None   # SIGTERM stops like Ctrl-C
-    try: done = run_jobs(table1_row, tasks, jobs, report)
+    # each row's final evaluation is a task of its own, queued behind the trainings: the cores stay busy to the end
+    try: done = run_jobs(table1_train, tasks, jobs, report, then=_score_task)
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old_term)
     by_name = {r["model"]: r for r in done}

@@ -77,3 +77,31 @@ def test_targets_reported(results):
         assert isinstance(v["value"], (int, float)) and math.isfinite(v["value"]), (name, v)
         expected = v["value"] >= float(thr) if op == ">=" else v["value"] < float(thr)
         assert v["met"] is expected, (name, v)
+
+
+def test_section_h_measures_a_quick_row_against_its_gemms(results):
+    "Section h: a quick Table-1 row's step, its GEMMs alone, FLOPs; the measured table's evaluation shares."
+    h = results["h"]
+    assert h["budget"] == "quick" and h["threads"] == 1 and positive(h["matmul_flop_per_s_one_core"])
+    r = h["rows"]["TVAE partial L"]
+    for k in ("step_s", "gemm_s", "step_flops", "eval_flops", "final_flops", "job_flops"): assert positive(r[k]), k
+    assert r["gemm_s"] < r["step_s"] and r["step_over_gemm"] == pytest.approx(r["step_s"] / r["gemm_s"])
+    assert r["gemm_calls"] >= 9 * 2                                  # 9 Linear layers, forward and backward
+    assert r["job_flops"] > r["step_flops"] * r["steps"]
+    shares = h["table"]["rows"]
+    for s in shares.values(): assert 0 < s["periodic_eval_share"] < s["eval_share"] < 1
+
+
+def test_the_gemm_recorder_replays_the_products_of_a_step():
+    "Every matmul of a small MLP's forward and backward is recorded with its shapes and replays at those shapes."
+    import torch
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from table1_job import RecordGemms, gemm_replay
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    x = torch.randn(4, 5)
+    rec = RecordGemms()
+    with rec: net(x).sum().backward()
+    names = [f.__name__ for f, _, _ in rec.calls]
+    assert names.count("addmm.default") == 2 and names.count("mm.default") == 3    # 2 forward; 2 dW + 1 dX
+    assert [s for f, s, _ in rec.calls if f.__name__ == "addmm.default"][0] == [(7,), (4, 5), (5, 7)]
+    gemm_replay(rec.calls)()                                          # runs at the recorded shapes

@@ -28,11 +28,12 @@ CHECKPOINT_FORMAT = 2         # 2: the payload is stored as bytes next to its sh
 def _history_state(h: History) -> dict:
     return {"steps": torch.tensor(h.steps, dtype=torch.int64),
             "values": {k: torch.tensor(v, dtype=torch.float64) for k, v in h.values.items()},
-            "evals": json.dumps(h.evals), "seconds": float(h.seconds), "stopped": h.stopped}
+            "evals": json.dumps(h.evals), "seconds": float(h.seconds), "stopped": h.stopped, "eval_seconds": float(h.eval_seconds)}
 
 def _history_from_state(s: dict) -> History:
     return History(steps=s["steps"].tolist(), values={k: v.tolist() for k, v in s["values"].items()},
-                   evals=json.loads(s["evals"]), seconds=s["seconds"], stopped=s["stopped"])
+                   evals=json.loads(s["evals"]), seconds=s["seconds"], stopped=s["stopped"],
+                   eval_seconds=float(s.get("eval_seconds", 0.0)))      # checkpoints before this field: 0
 
 def rng_state(device=None, # also save this CUDA device's state: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
              ) -> dict:
@@ -198,6 +199,9 @@ def _check_fields(ckpt: dict, path: Path):
         bad(f"its history's evaluations must be a JSON list of at most {n + 1} entries")
     if not (isinstance(h["seconds"], (int, float)) and math.isfinite(h["seconds"]) and h["seconds"] >= 0):
         bad(f"its history's seconds={h['seconds']!r}, expected a finite number >= 0")
+    es = h.get("eval_seconds", 0.0)
+    if not (isinstance(es, (int, float)) and math.isfinite(es) and es >= 0):
+        bad(f"its history's eval_seconds={es!r}, expected a finite number >= 0")
 
 # ---- the run folder: files that are regular and a lock that says who writes
 LOCK = ".lock"                # FOLDER/.lock: held (flock) by the process writing into FOLDER, holds its pid

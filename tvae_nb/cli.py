@@ -76,7 +76,8 @@ def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, step
     from tvae_nb.runner import run_experiment
     cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps, lr=args.lr, grad_clip=args.grad_clip)
     return run_experiment(cfg, args.out or f"runs/{cfg.name}-{cfg.budget}", device=args.device, resume=args.resume,
-                          progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds)
+                          progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds,
+                          source=args.source)
 
 def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform, out, device, seed, jobs, ...)
               ):
@@ -86,9 +87,17 @@ def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform,
     check_choice("--budget", args.budget, _BUDGETS)
     if args.transform is not None: check_choice("--transform", args.transform, _TABLE1_TRANSFORMS)
     return table1(args.budget, args.transform, args.out, device=args.device, seed=args.seed, jobs=args.jobs,
-                  progress=not args.no_progress, overwrite=args.overwrite)
+                  progress=not args.no_progress, overwrite=args.overwrite, source=args.source)
 
 # %% ../nbs/10_cli.ipynb #d10e181b
+def _data_args(q):
+    "--source and --data-root, for the commands that train on MNIST."
+    q.add_argument("--source", default="auto", choices=["auto", "embedded", "torchvision"],
+                   help="which MNIST: the 4,000 digits inside the package (embedded), torchvision's 60,000 (downloaded "
+                        "to --data-root if missing), or auto: torchvision's if on disk, else embedded; --budget paper "
+                        "refuses auto without them (default: auto)")
+    q.add_argument("--data-root", default=None, help="torchvision's MNIST folder (default: $TVAE_NB_DATA, else ~/.cache/tvae_nb)")
+
 def _int_arg(name: str, minimum: int, maximum: int | None = None):
     "An argparse type: an int >= minimum (and <= maximum), with the argument named in the error."
     def conv(s):
@@ -157,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-seconds", type=_positive_arg("max-seconds"), default=None,
                    help="stop after this many seconds (resume later)")
     r.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, lines in a file)")
+    _data_args(r)
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table",
                        epilog=ex("tvae-nb table1 --budget fast --out runs/t1   # a minute: the seven rows, tiny",
@@ -173,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "where starting processes costs more than it saves, else the number of cores)")
     t.add_argument("--overwrite", action="store_true", help="train every model again, even where --out holds its run")
     t.add_argument("--no-progress", action="store_true", help="no progress lines")
+    _data_args(t)
     t.set_defaults(func=cmd_table1)
     return p
 
@@ -203,6 +214,8 @@ def _main(args) -> int:
         if out is not None:
             from tvae_nb.core import check_out_dir
             check_out_dir(out, "--out")                                     # before any data or model is built
+        if getattr(args, "data_root", None):                                # workers inherit the environment
+            os.environ["TVAE_NB_DATA"] = os.path.expanduser(args.data_root)
         args.func(args)
     except OSError as e:                     # a full disk, a folder that cannot be made: one line, not a traceback
         what = e.strerror or str(e)

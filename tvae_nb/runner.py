@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/runner.html.md"""
 
 # %% ../nbs/09c_runner.ipynb #0ed4e47d
 from __future__ import annotations
-import contextlib, functools, json, os, signal, sys, threading, time
+import contextlib, functools, json, os, signal, sys, threading
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -15,8 +15,9 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .core import check_int, check_number, check_out_dir, evaluating, get_device
-from .data import OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist, save_sequence_grid
+from .core import check_choice, check_int, check_number, check_out_dir, evaluating, get_device
+from .data import (OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist,
+                          save_sequence_grid, default_data_root, _torchvision_present)
 from .train import (History, TrainState, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit, RecipeLoss,
                            kl_warmup, make_optimizer, train)
 from .tvae import make_model
@@ -27,23 +28,40 @@ from .checkpoint import (CHECKPOINT, LOCK, RunLock, _diff, _history_from_state, 
                                 checkpoint_refusal, load_checkpoint, open_nofollow, rng_state, save_checkpoint, set_rng_state)
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model',
-           'LossModule', 'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal', 'Checkpointer', 'run_experiment',
-           'save_traversal_png', 'save_figures']
+__all__ = ['EMBEDDED_TRAIN_DIGITS', 'RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'data_source', 'make_sampler',
+           'across_classes', 'eval_batch', 'evaluate_model', 'LossModule', 'dist_env', 'rank_seed', 'RunResult',
+           'StopOnSignal', 'Checkpointer', 'run_experiment', 'save_traversal_png', 'save_figures']
 
 # %% ../nbs/09c_runner.ipynb #de22689a
 _TOLD = set()     # what this process has already said (which MNIST it loaded)
+
+def data_source(cfg: ExperimentConfig, # the experiment (its budget and dataset)
+                source: str = "auto", # 'auto', 'embedded' or 'torchvision' (see `load_mnist`)
+               ) -> str:
+    "The MNIST `cfg` will train on: 'embedded' or 'torchvision' ('auto': torchvision's files if on disk); the paper budget never falls back to the embedded subset unasked."
+    check_choice("source", source, ("auto", "embedded", "torchvision"))
+    if cfg.dataset == "dsprites": return "procedural"                  # no MNIST: the dSprites of chapter 8
+    root = default_data_root()
+    resolved = source if source != "auto" else ("torchvision" if _torchvision_present(root) else "embedded")
+    if cfg.budget == "paper" and source == "auto" and resolved == "embedded":
+        raise ValueError(f"--budget paper trains on the full MNIST (60,000 digits), which is not in {str(root)!r}: "
+                         f"download it with --source torchvision (and --data-root DIR, or $TVAE_NB_DATA), or pass "
+                         f"--source embedded to train on the embedded {EMBEDDED_TRAIN_DIGITS:,} digits")
+    return resolved
+
+EMBEDDED_TRAIN_DIGITS = 4000     # the training digits of the embedded real-MNIST subset
 
 def make_sampler(cfg: ExperimentConfig, # the experiment
                  device=None, # where batches are generated
                  rank: int = 0, # this process's rank (each rank draws its own batches)
                  verbose: bool = False, # say which MNIST was loaded
+                 source: str = "auto", # MNIST source: 'auto', 'embedded' or 'torchvision'
                 ):
     "The training sampler of `cfg` for process `rank`: MNIST images or sequences, one-at-a-time sequences, or dSprites."
     tc, dev = cfg.train, get_device(device)
     if cfg.dataset == "dsprites":
         return DSpritesSampler(seq_len=cfg.seq_len, batch_size=tc.batch_size, seed=tc.seed, device=dev, rank=rank)
-    xtr, ytr = load_mnist("train", verbose=verbose and not _TOLD)       # said once per process, not once per run
+    xtr, ytr = load_mnist("train", source=source, verbose=verbose and not _TOLD)   # said once per process, not per run
     _TOLD.add("mnist")
     if cfg.transform == IMAGE_TRANSFORM: return ImageSampler(xtr, ytr, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     if cfg.transform == "rotation_or_hue":
@@ -63,17 +81,18 @@ def across_classes(y: torch.Tensor, # labels (N,)
 
 def eval_batch(cfg: ExperimentConfig, # the experiment
                device=None, # where the batch lives
+               source: str = "auto", # MNIST source: 'auto', 'embedded' or 'torchvision'
               ):
     "The fixed held-out batch `cfg` is evaluated on: `n_eval` test sequences (or images) from `eval_seed`."
     dev = get_device(device)
     if cfg.dataset == "dsprites":
         return eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
     if cfg.transform == IMAGE_TRANSFORM:                # the test split is sorted by label: draw across the classes
-        x, y = load_mnist("test", verbose=False)
+        x, y = load_mnist("test", source=source, verbose=False)
         idx = across_classes(y, cfg.n_eval, cfg.eval_seed)
         return ImageBatch(x[idx].to(dev), y[idx].to(dev))
     transform = "rotation_hue" if cfg.transform == "rotation_or_hue" else cfg.transform     # generalisation: test on both
-    return eval_sequences(transform, n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
+    return eval_sequences(transform, n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, source=source, device=dev)
 
 def _test_loss(model, batch) -> dict:
     "Test loss per frame (nats): the metric of single-image models such as the torus of Fig. 3."
@@ -231,7 +250,17 @@ def _restore(ckpt: dict, model, opt, sampler, rank: int, dev, out: Path) -> Hist
         raise ValueError(f"--resume: checkpoint {str(out / CHECKPOINT)!r} does not fit this run's model, optimiser "
                          f"or sampler ({type(e).__name__}: {first}); start again with --overwrite") from None
 
-def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bool):
+def _data_record(source: str, sampler) -> dict:
+    "What a run trains on, for its config.json: the resolved source and how many training examples."
+    n = len(getattr(sampler, "images", getattr(sampler, "x", ()))) if source != "procedural" else None
+    return {"source": source, "train_examples": n or None}
+
+def _data_words(d: dict) -> str:
+    "The data record in a few words: 'embedded MNIST, 4,000 digits'."
+    if d["source"] == "procedural": return "procedural dSprites"
+    return f"{d['source']} MNIST" + (f", {d['train_examples']:,} digits" if d.get("train_examples") else "")
+
+def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bool, data: dict | None = None):
     "Create `out`, remove temporary files an interrupted save left, write config.json (new runs) and metrics.jsonl."
     out.mkdir(parents=True, exist_ok=True)
     for orphan in _orphans(out / CHECKPOINT):               # a crash between writing and renaming left it
@@ -242,7 +271,7 @@ def _open_run_folder(out: Path, cfg: ExperimentConfig, hist: History, resume: bo
         except Exception: same = False
     if not same:
         with open_nofollow(out / "config.json") as f:
-            f.write(json.dumps({"experiment": cfg.to_dict(), "version": __version__, "command": " ".join(sys.argv)}, indent=2))
+            f.write(json.dumps({"experiment": cfg.to_dict(), "data": data, "version": __version__, "command": " ".join(sys.argv)}, indent=2))
     # metrics.jsonl holds exactly the evaluations up to the checkpoint's step
     with open_nofollow(out / "metrics.jsonl") as f: f.write("".join(json.dumps(e) + "\n" for e in hist.evals))
 
@@ -335,12 +364,14 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
                    overwrite: bool = False, # start again in a folder that holds a run
                    stop_after: int | None = None, # stop at this step count, as if interrupted
                    max_seconds: float | None = None, # stop after this many seconds (default: the config's)
+                   source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision' (`data_source`; the paper budget refuses a silent fallback)
                   ) -> RunResult:
     "Train experiment `cfg`, writing config.json, metrics.jsonl, PNG figures and checkpoint.pt into `out_dir`."
     if not isinstance(cfg, ExperimentConfig): raise ValueError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")
     if stop_after is not None: check_int("stop_after", stop_after, 0)
     if max_seconds is not None: check_number("max_seconds", max_seconds, positive=True)
     out = Path(out_dir if out_dir is not None else f"runs/{cfg.name}-{cfg.budget}")
+    data = data_source(cfg, source)                             # before anything is created: a refused source leaves no folder
     rank, local_rank, world = dist_env()
     dev = get_device(device)
     if world > 1 and dev.type == "cuda": dev = torch.device("cuda", local_rank)
@@ -356,33 +387,33 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
             raise ValueError(f"--resume: checkpoint was written by {ckpt['world_size']} process(es), this run has {world}; "
                              f"resume with the same --nproc_per_node x --nnodes")
         started_pg = _open_process_group(world, dev)
-        try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds)
+        try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, data)
         finally:
             if started_pg:
                 import torch.distributed as dist
                 dist.destroy_process_group()
 
-def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds) -> RunResult:
+def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, data) -> RunResult:
     "The body of `run_experiment` once the folder, the checkpoint and the process group are settled."
     stopper = StopOnSignal(restore_after_fit=False)   # Ctrl-C or SIGTERM ends the step, then the run is checkpointed;
     # its handlers stay until the checkpoint is written: a second Ctrl-C (the terminal's, then table1's) cannot cut the save
     if world == 1: stopper.install()          # from the start: a signal during set-up still leaves a resumable folder
-    try: return _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper)
+    try: return _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper, data)
     finally: stopper.restore()
 
-def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper) -> RunResult:
+def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper, data) -> RunResult:
     main_rank, tc = rank == 0, cfg.train
     model = make_model(cfg.model, seed=tc.seed).to(dev)
-    sampler = make_sampler(cfg, dev, rank, verbose=main_rank)
+    sampler = make_sampler(cfg, dev, rank, verbose=main_rank, source=data)
     opt = make_optimizer(model.parameters(), tc.optimizer, tc.lr, tc.momentum)
     torch.manual_seed(rank_seed(tc.seed, rank))
     hist = _restore(ckpt, model, opt, sampler, rank, dev, out) if ckpt is not None else History()
     start, end = len(hist.steps), tc.steps if stop_after is None else min(tc.steps, stop_after)
-    batch = eval_batch(cfg, dev) if main_rank else None
+    batch = eval_batch(cfg, dev, data) if main_rank else None
     if main_rank:
-        _open_run_folder(out, cfg, hist, ckpt is not None)
+        _open_run_folder(out, cfg, hist, ckpt is not None, _data_record(data, sampler))
         print(f"[tvae-nb] {cfg.name} | budget {cfg.budget} | device {dev} | processes {world} | steps {start} -> "
-              f"{end} of {tc.steps} | out {out}", flush=True)
+              f"{end} of {tc.steps} | data {_data_words(_data_record(data, sampler))} | out {out}", flush=True)
     evaluate_run = lambda _: _evaluate_run(model, batch, cfg)          # the model, not its DDP wrapper
     checkpointer = Checkpointer(cfg, out, model, opt, sampler, dev, world, batch)
     callbacks = [NonFiniteGuard(), *([EvalEvery(evaluate_run, cfg.eval_every, functools.partial(_log_eval, out))]
@@ -411,9 +442,7 @@ def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_
                                 f"{out}: resume with --resume (tvae-nb run) or the same command (tvae-nb table1)")
     final_eval = main_rank and step == tc.steps and step > 0 and (not hist.evals or hist.evals[-1]["step"] != step)
     if final_eval:                                               # a finished run always ends with its final evaluation
-        t0 = time.perf_counter()
         entry = {"step": step, **evaluate_run(model)}
-        entry["seconds"] = round(time.perf_counter() - t0, 3)
         hist.evals.append(entry); _log_eval(out, entry)
     checkpointer.save(hist, step)     # always at the end: the history's training time is only complete now
     if main_rank:

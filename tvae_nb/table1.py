@@ -20,7 +20,7 @@ from .metrics import evaluate_floor
 from .vae import log_px_curve
 from .recipes import TABLE1_TRANSFORMS, ExperimentConfig, make_experiment, capsule_recipe, with_transform
 from .checkpoint import CHECKPOINT, RunLock, check_regular, load_checkpoint
-from .runner import _check_out_dir, eval_batch, run_experiment, save_traversal_png
+from .runner import _check_out_dir, data_source, eval_batch, run_experiment, save_traversal_png
 
 # %% auto #0
 __all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1',
@@ -111,14 +111,15 @@ def table1_train(row: str, # the row's name in the table ('VAE', 'TVAE partial L
                  device=None, # where to train
                  progress: bool | str = True, # as in `run_experiment`
                  overwrite: bool = False, # start the run again even if out/NAME holds one
+                 source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision' (see `data_source`)
                 ) -> dict:
     "The first half of a Table-1 row: run (or resume, or just reload) experiment `cfg`; its steps, timings, last evaluation and trained weights (as bytes)."
     folder = Path(out) / cfg.name
     resume = not overwrite and (folder / CHECKPOINT).is_file()        # an interrupted (or finished) table resumes
-    res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite)
+    res = run_experiment(cfg, folder, device=device, resume=resume, progress=progress, overwrite=overwrite, source=source)
     buf = io.BytesIO(); torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, buf)
-    return {"steps": res.step, "train_seconds": round(res.history.seconds, 1), "metrics": res.metrics,
-            "eval_seconds": round(sum(e.get("seconds", 0.0) for e in res.history.evals), 1),   # inside train_seconds
+    return {"steps": res.step, "train_seconds": round(res.history.seconds, 1), "metrics": res.metrics, "source": data_source(cfg, source),
+            "eval_seconds": round(res.history.eval_seconds, 1),                  # inside train_seconds
             "weights": buf.getvalue()}
 
 def table1_score(row: str, # the row's name in the table
@@ -133,13 +134,13 @@ def table1_score(row: str, # the row's name in the table
     model = make_model(cfg.model).to(dev)
     model.load_state_dict(torch.load(io.BytesIO(trained["weights"]), map_location=dev, weights_only=True))
     model.eval()
-    batch = eval_batch(cfg, dev)
+    batch = eval_batch(cfg, dev, trained.get("source", "auto"))                      # the test split of the training data's MNIST
     floor = evaluate_floor(cfg.model, batch.x, seed=cfg.train.seed, device=dev)   # same architecture, untrained
     save_traversal_png(Path(out) / f"traversal_{_slug(row)}.png", model, batch.x, title=f"{row}: true frames (top of each pair) and frame 0 encoded alone, capsules rolled by k (below)")
     vae = cfg.model.model == "vae"
     final = final_log_px(model, batch.x, cfg)
     return {"model": row, "L": None if vae else cfg.model.L, "K": None if vae else cfg.model.K,
-            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in trained["metrics"].items() if k not in ("step", "seconds")},
+            "shift": bool(not vae and cfg.model.shift), **{k: v for k, v in trained["metrics"].items() if k != "step"},
             **final,
             **{f"{k}_floor": v for k, v in floor.items() if k.startswith("E_") and not k.endswith(("_null", "_ratio"))},
             "steps": trained["steps"], "train_seconds": trained["train_seconds"], "eval_seconds": trained["eval_seconds"],
@@ -151,11 +152,12 @@ def table1_row(row: str, # the row's name in the table ('VAE', 'TVAE partial L',
                device=None, # where to train
                progress: bool | str = True, # as in `run_experiment`
                overwrite: bool = False, # start the run again even if out/NAME holds one
+               source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision'
               ) -> dict:
     "One row of Table 1: `table1_train`, then `table1_score` (`table1` runs the two halves as separate tasks)."
-    return table1_score(row, cfg, out, table1_train(row, cfg, out, device, progress, overwrite), device)
+    return table1_score(row, cfg, out, table1_train(row, cfg, out, device, progress, overwrite, source), device)
 
-def _score_task(row, cfg, out, device, progress, overwrite, trained) -> dict:
+def _score_task(row, cfg, out, device, progress, overwrite, source, trained) -> dict:
     "`table1_score` as `run_jobs`' second stage: the first stage's arguments, then its result."
     return table1_score(row, cfg, out, trained, device)
 
@@ -293,9 +295,11 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
            verbose: bool = True, # print a line per finished row and the table
            keep_models: bool = False, # return the trained models too (loaded from their checkpoints)
            overwrite: bool = False, # train every row again even where out/NAME holds a run
+           source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision'; at 'paper', 'auto' never falls back to the embedded subset
           ) -> dict:
     "Table 1: train (or resume) the seven registered Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
     exps = table1_experiments(budget, seed, transform)
+    data = data_source(exps["VAE"], source)                 # refused here, before any folder or worker
     # at the fast budget, starting processes costs more than it saves (37-42 s with 2 against 23 s with 1)
     jobs = (1 if budget == "fast" else default_jobs()) if jobs is None else check_int("jobs", jobs, 1)
     dev = get_device(device)
@@ -303,16 +307,17 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
     folder = Path(tmp.name if tmp else out)
     check_out_dir(folder, "--out")
     with RunLock(folder):                            # one table per folder: a second one is refused with the holder's pid
-        try: return _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite)
+        try: return _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite, data)
         finally:
             if tmp: tmp.cleanup()
 
-def _complete(folder: Path, exps: dict, budget: str, seed: int) -> dict | None:
+def _complete(folder: Path, exps: dict, budget: str, seed: int, data: str | None = None) -> dict | None:
     "The table in folder/table1.json if it is finished for exactly these experiments (every row's run finished with its config), else None."
     try: res = json.loads((folder / "table1.json").read_text())
     except (OSError, ValueError): return None
     if not isinstance(res, dict) or (res.get("budget"), res.get("seed"), res.get("transform")) != (budget, seed, exps["VAE"].transform):
         return None
+    if res.get("data") not in (None, data): return None           # trained on another MNIST (tables before this field: any)
     if [r.get("model") for r in res.get("rows", [])] != list(exps): return None
     for cfg in exps.values():
         try:
@@ -327,9 +332,9 @@ def _where(folder: Path, exps: dict) -> str:
             f"({len(exps)})\n[tvae-nb] runs (config.json, metrics.jsonl, checkpoint.pt, loss.png, reconstructions.png): "
             f"{folder}/{{{','.join(c.name for c in exps.values())}}}")
 
-def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite) -> dict:
+def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite, data) -> dict:
     "`table1` once its folder is settled and locked."
-    done = None if overwrite else _complete(folder, exps, budget, seed)
+    done = None if overwrite else _complete(folder, exps, budget, seed, data)
     if done is not None:
         if verbose:
             print(f"[tvae-nb] table1 --budget {budget}: already complete in {folder} ({len(exps)} rows; the call "
@@ -347,7 +352,7 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
     # the TVAE rows first: they are the slower ones, so the VAE fills the last gap of a parallel run
     order = sorted(range(len(rows)), key=lambda i: exps[rows[i]].model.model == "vae")
     prog = progress and ("lines" if jobs > 1 else True)           # several processes: lines, not overlapping bars
-    tasks = [(rows[i], exps[rows[i]], str(folder), str(dev), prog, overwrite) for i in order]
+    tasks = [(rows[i], exps[rows[i]], str(folder), str(dev), prog, overwrite, data) for i in order]
     finished = []
     def report(_, row):                              # one short line per finished row
         finished.append(row["model"])
@@ -361,7 +366,7 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old_term)
     by_name = {r["model"]: r for r in done}
-    result = {"budget": budget, "transform": exps["VAE"].transform, "seed": seed, "device": str(dev), "jobs": jobs,
+    result = {"budget": budget, "transform": exps["VAE"].transform, "seed": seed, "data": data, "device": str(dev), "jobs": jobs,
               "seconds": round(time.time() - t0, 1), "rows": [by_name[r] for r in rows]}
     tmp_file = folder / f".table1.json.tmp-{os.getpid()}"             # a name of its own: concurrent writers never collide
     tmp_file.write_text(json.dumps(result, indent=1)); tmp_file.replace(folder / "table1.json")

@@ -29,6 +29,7 @@ class History:
     values: dict = field(default_factory=dict)      # name -> list of per-step values
     evals: list = field(default_factory=list)       # dicts with 'step' and the eval function's values
     seconds: float = 0.0                             # wall-clock time of training
+    eval_seconds: float = 0.0                        # of which the periodic evaluations took (`EvalEvery`)
     stopped: str = ""                                # 'steps', or the reason a callback stopped the run ('time')
 
     def record(self, step: int, # the index of the step just taken (0-based)
@@ -125,7 +126,7 @@ class Every(Callback):
         if state.done % self.every == 0: self.fn(state)
 
 class EvalEvery(Every):
-    "Every `every` steps, append `{'step': steps done, **fn(model), 'seconds': its wall time}` to the history's evals (inside `evaluating`: eval mode, no gradients, its own RNG fork, so evaluating never moves the training run's noise)."
+    "Every `every` steps, append `{'step': steps done, **fn(model)}` to the history's evals (its wall time to `history.eval_seconds`) (inside `evaluating`: eval mode, no gradients, its own RNG fork, so evaluating never moves the training run's noise)."
     def __init__(self, fn: Callable, # model -> dict of metrics
                  every: int, # steps between evaluations
                  sink: Callable | None = None, # also called with each new entry (to write it to a file, say)
@@ -135,7 +136,7 @@ class EvalEvery(Every):
     def _evaluate(self, state: TrainState):
         t0 = time.perf_counter()
         with evaluating(state.model): entry = {"step": state.done, **self.metrics(state.model)}   # the training stream stays put
-        entry["seconds"] = round(time.perf_counter() - t0, 3)                                   # what this evaluation cost
+        state.history.eval_seconds += time.perf_counter() - t0                                  # what evaluating cost
         state.history.evals.append(entry)
         if self.sink is not None: self.sink(entry)
 

@@ -70,12 +70,15 @@ def test_rotation_loop_matches_make_sequences(results):
 def test_targets_reported(results):
     t = results["targets"]
     assert set(t) == {"energy_vs_conv", "energy_vs_roll", "step_vs_conv_step", "energy_share", "sequences",
-                      "flop_fraction", "peak_memory"}
+                      "flop_fraction", "peak_memory", "quick_step_vs_gemm", "quick_eval_share", "quick_flop_fraction"}
     for name, v in t.items():
         # the verdict is the stated comparison of the reported value with the stated threshold
         op, thr = v["target"].split()
+        if name == "quick_flop_fraction" and v["value"] is None:     # smoke mode measures one row, not the whole job
+            assert results["meta"]["mode"] == "smoke" and v["met"] is None; continue
         assert isinstance(v["value"], (int, float)) and math.isfinite(v["value"]), (name, v)
-        expected = v["value"] >= float(thr) if op == ">=" else v["value"] < float(thr)
+        expected = (v["value"] >= float(thr) if op == ">=" else v["value"] <= float(thr) if op == "<="
+                    else v["value"] < float(thr))
         assert v["met"] is expected, (name, v)
 
 

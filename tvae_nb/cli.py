@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = lambda *lines: "examples:\n" + "\n".join(f"  {l}" for l in lines)
     kw = dict(formatter_class=argparse.RawDescriptionHelpFormatter)
     p = argparse.ArgumentParser(prog="tvae-nb", description="Topographic VAE course: data, experiments and tables.",
-                                epilog=ex("tvae-nb table1                   # Table 1 at the quick budget (about ten minutes)",
+                                epilog=ex("tvae-nb table1                   # Table 1 at the quick budget (under ten minutes)",
                                           "tvae-nb run table1-tvae-partial --budget fast", "tvae-nb COMMAND --help"), **kw)
     p.add_argument("--version", action="version", version=f"tvae-nb {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -213,3 +213,19 @@ def test_the_fast_likelihood_path_gives_the_table_of_the_reference_path(default_
         for k in keys: assert abs(fast[k] - ref[k]) <= 1e-3, (row, k, fast[k], ref[k])
         assert fast["log_px_curve"]["ns"] == ref["log_px_curve"]["ns"]
         for a, b in zip(fast["log_px_curve"]["joint"], ref["log_px_curve"]["joint"]): assert abs(a - b) <= 1e-3
+
+
+def test_the_paper_budget_never_trains_on_the_embedded_digits_unasked(tmp_path):
+    "Without torchvision's MNIST on disk, --budget paper is refused in one line; --source embedded starts and says so."
+    env = dict(os.environ, TVAE_NB_DATA=str(tmp_path / "no-mnist"), MPLBACKEND="Agg")
+    r = subprocess.run(_cli() + ["table1", "--budget", "paper", "--out", str(tmp_path / "t")], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert len(r.stderr.strip().splitlines()) == 1 and "--source embedded" in r.stderr and "60,000" in r.stderr
+    assert not (tmp_path / "t").exists()                                          # refused before anything is made
+    out = tmp_path / "r"
+    r = subprocess.run(_cli() + ["run", "table1-vae", "--budget", "paper", "--source", "embedded", "--out", str(out),
+                                 "--max-seconds", "1", "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "data embedded MNIST, 4,000 digits" in r.stdout
+    assert json.loads((out / "config.json").read_text())["data"] == {"source": "embedded", "train_examples": 4000}

@@ -383,3 +383,19 @@ def test_a_second_ctrl_c_while_the_run_stops_cannot_cut_the_checkpoint(tmp_path,
         run_experiment(cfg, tmp_path, progress=False)
     assert load_checkpoint(tmp_path / CHECKPOINT, cfg)["step"] == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_list_verbose_prints_every_setting_beside_the_paper_code(capsys):
+    "`tvae-nb list --verbose --budget paper`: each experiment the paper's code has, every difference flagged with its reason."
+    from tvae_nb.cli import main
+    from tvae_nb.recipes import PAPER_CODE, paper_code_differences
+    assert main(["list", "--verbose", "--budget", "paper"]) == 0
+    out = capsys.readouterr().out
+    verbose = out[out.index("settings at --budget paper"):]
+    assert all(len(l) <= 100 for l in verbose.splitlines())
+    for name, ref in PAPER_CODE.items(): assert f"  {name} ({ref['file']})" in verbose
+    diffs = paper_code_differences("paper")
+    assert verbose.count(" DIFFERS") == len(diffs) > 0
+    flat = " ".join(verbose.split())
+    for d in diffs: assert " ".join(d["reason"].split()) in flat, d
+    assert "L          course 13 (13/36)" in verbose                  # the paper's window notation

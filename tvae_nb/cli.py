@@ -50,15 +50,39 @@ def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed,
     return out
 
 # %% ../nbs/10_cli.ipynb #c017a4a0
-def cmd_list(args, # the parsed `tvae-nb list` arguments (none are read)
+def cmd_list(args, # the parsed `tvae-nb list` arguments (--verbose, --budget)
             ) -> list[str]:
-    "Print every registered experiment with a one-line description and the budgets it has."
+    "Print every registered experiment with a one-line description; with --verbose, the settings beside the paper's code."
     from tvae_nb.recipes import EXPERIMENTS, make_experiment
     width = max(map(len, EXPERIMENTS))
     lines = [f"{name:<{width}}  {make_experiment(name, 'fast').description}" for name in EXPERIMENTS]
     print(f"experiments (budgets: {', '.join(_BUDGETS)}; run one with: tvae-nb run NAME --budget BUDGET)")
     for l in lines: print("  " + l)
+    if getattr(args, "verbose", False): lines += _paper_code_lines(args.budget)
     return lines
+
+def _paper_code_lines(budget: str) -> list[str]:
+    "The settings of every experiment the paper's code has, at `budget`, beside the paper code's; each difference with its reason."
+    import textwrap
+    from tvae_nb.core import check_choice
+    from tvae_nb.recipes import KNOWN_DIFFERENCES, PAPER_CODE, course_settings, make_experiment
+    check_choice("--budget", budget, _BUDGETS)
+    out = textwrap.wrap(f"settings at --budget {budget} beside the paper's code (akandykeller/TopographicVAE, "
+                        f"tvae/experiments/); L is also written as the paper writes it, a fraction of 2S:", 100)
+    for name, ref in PAPER_CODE.items():
+        cfg = make_experiment(name, budget)
+        ours, S = course_settings(cfg), cfg.seq_len
+        out.append(f"  {name} ({ref['file']})")
+        for k, v in ref.items():
+            if k == "file": continue
+            show = lambda x: f"{x} ({x}/{2 * S})" if k == "L" and isinstance(x, int) else f"{x}"
+            same = ours.get(k) == v
+            out.append(f"    {k:<10} course {show(ours.get(k)):<14} paper code {show(v):<12}{'' if same else ' DIFFERS'}".rstrip())
+            if not same:
+                why = KNOWN_DIFFERENCES.get((name, k)) or KNOWN_DIFFERENCES.get(("*", k)) or "no reason recorded"
+                out += textwrap.wrap(why, 100, initial_indent="      ", subsequent_indent="      ")
+    for l in out: print(l)
+    return out
 
 def cmd_show(args, # the parsed `tvae-nb show` arguments (name, budget and the overrides of `run`)
             ) -> dict:
@@ -142,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="which digits and start phases (default: 0)")
     d.add_argument("--device", default="cpu", help="where the sequences are made: cpu, cuda, cuda:N, mps or auto (default: cpu)")
     d.set_defaults(func=cmd_data)
-    l = sub.add_parser("list", help="list the registered experiments", epilog=ex("tvae-nb list"), **kw)
+    l = sub.add_parser("list", help="list the registered experiments",
+                       epilog=ex("tvae-nb list", "tvae-nb list --verbose --budget paper   # every setting beside the paper's code"), **kw)
+    l.add_argument("--verbose", action="store_true", help="also print each experiment's settings beside the paper's code, "
+                   "every difference with its reason")
+    l.add_argument("--budget", default="paper", help=f"with --verbose: {', '.join(_BUDGETS)} (default: paper)")
     l.set_defaults(func=cmd_list)
     s = sub.add_parser("show", help="print the complete config of one experiment at a budget (what `run` trains)",
                        epilog=ex("tvae-nb show table1-tvae-partial --budget quick"), **kw)

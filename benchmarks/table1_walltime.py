@@ -12,7 +12,7 @@ empty folders, and records in section `g.against` both wall times, their ratio (
 equal and their largest difference is recorded; metrics.jsonl is compared at the steps both evaluated).
 
 Both runs start from empty folders (nothing is resumed), with progress off, and must write the same table: the script
-compares their table1.json rows (all but the wall-clock `train_seconds`) and records whether they are identical. The
+compares their table1.json rows (all but the wall-clock seconds) and records whether they are identical. The
 result goes to section `g` of results.json (the other sections, from benchmarks/run.py, are kept). Target: the default
 at least 1.7x faster than `--jobs 1` at `--budget quick` on a 2-core machine. Run it on a quiet machine: the load
 average before and after each run is recorded.

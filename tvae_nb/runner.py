@@ -252,8 +252,7 @@ def _restore(ckpt: dict, model, opt, sampler, rank: int, dev, out: Path) -> Hist
 
 def _data_record(source: str, sampler) -> dict:
     "What a run trains on, for its config.json: the resolved source and how many training examples."
-    n = len(getattr(sampler, "images", getattr(sampler, "x", ()))) if source != "procedural" else None
-    return {"source": source, "train_examples": n or None}
+    return {"source": source, "train_examples": None if source == "procedural" else len(sampler.images)}
 
 def _data_words(d: dict) -> str:
     "The data record in a few words: 'embedded MNIST, 4,000 digits'."

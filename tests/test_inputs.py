@@ -14,7 +14,7 @@ from tvae_nb.data import load_mnist, make_sequences, perspective_warp, transform
 from tvae_nb.dsprites import FACTORS, SEQ_FACTORS, capcorr_by_factor
 from tvae_nb.recipes import ExperimentConfig, make_experiment
 from tvae_nb.topography import CapsuleTopography
-from tvae_nb.train import TimeLimit, TrainConfig, train
+from tvae_nb.train import GradClip, TimeLimit, TrainConfig, make_optimizer, train
 from tvae_nb.tvae import TVAEConfig, make_model
 from tvae_nb.vae import VAE, Loss, importance_log_px
 
@@ -59,8 +59,8 @@ LIBRARY = [
     ("TrainConfig steps=True", lambda: TrainConfig(steps=True), "TrainConfig.steps must be an integer"),
     ("TrainConfig max_seconds=nan", lambda: TrainConfig(max_seconds=NAN), "TrainConfig.max_seconds must be a finite positive"),
     ("TrainConfig kl_warmup=-1", lambda: TrainConfig(kl_warmup=-1), "TrainConfig.kl_warmup must be an integer"),
-    ("train grad_clip=-1", lambda: _train(grad_clip=-1.0), "grad_clip must be a finite positive number, got grad_clip=-1.0"),
-    ("train lr=inf", lambda: _train(lr=INF), "lr must be a finite positive number, got lr=inf"),
+    ("GradClip(-1)", lambda: GradClip(-1.0), "grad_clip must be a finite positive number, got grad_clip=-1.0"),
+    ("make_optimizer lr=inf", lambda: make_optimizer(_M().parameters(), "adam", INF), "lr must be a finite positive number, got lr=inf"),
     ("train TimeLimit(nan)", lambda: TimeLimit(NAN), "max_seconds must be a finite positive number"),
     ("train steps=10**30", lambda: _train(steps=10**30), "steps must be an integer in [0, 1000000000]"),
     ("TVAEConfig shift='false'", lambda: TVAEConfig(shift="false"), "TVAEConfig.shift must be True or False, got TVAEConfig.shift='false'"),

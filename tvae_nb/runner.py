@@ -18,8 +18,8 @@ from . import __version__
 from .core import check_choice, check_int, check_number, check_out_dir, evaluating, get_device
 from .data import (OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist,
                           save_sequence_grid, default_data_root, _torchvision_present)
-from .train import (History, TrainState, Callback, EvalEvery, NonFiniteGuard, Progress, TimeLimit, RecipeLoss,
-                           kl_warmup, make_optimizer, train)
+from .train import (History, TrainState, Callback, EvalEvery, Progress, RecipeLoss, Resume, StopAfter,
+                           fit, make_optimizer)
 from .tvae import make_model
 from .metrics import capsules, evaluate, roll_predictions
 from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
@@ -415,25 +415,24 @@ def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_
               f"{end} of {tc.steps} | data {_data_words(_data_record(data, sampler))} | out {out}", flush=True)
     evaluate_run = lambda _: _evaluate_run(model, batch, cfg)          # the model, not its DDP wrapper
     checkpointer = Checkpointer(cfg, out, model, opt, sampler, dev, world, batch)
-    callbacks = [NonFiniteGuard(), *([EvalEvery(evaluate_run, cfg.eval_every, functools.partial(_log_eval, out))]
-                                     if main_rank else []), checkpointer]
+    callbacks = [*([EvalEvery(evaluate_run, cfg.eval_every, functools.partial(_log_eval, out))] if main_rank else []),
+                 checkpointer]
     secs = max_seconds if max_seconds is not None else tc.max_seconds
     if world > 1 and secs is not None:
         if main_rank: print("[tvae-nb] time budgets are per process; ignored under torchrun (use steps)")
         secs = None
-    if secs is not None: callbacks.append(TimeLimit(secs))
     if progress and main_rank: callbacks.append(Progress(cfg.name, lines=True if progress == "lines" else None))
     if world > 1:                                            # DDP syncs gradients through a module's forward
         from torch.nn.parallel import DistributedDataParallel as DDP
         net = DDP(LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None)
         loss_fn = RecipeLoss(tc, wrap=lambda m, b, w, opts: m(b.x, w, **opts))
     else: net, loss_fn = model, RecipeLoss(tc)           # free bits (annealed, per capsule) and u's warm-up follow the step
-    callbacks.insert(1, loss_fn)
     if world == 1: callbacks.append(stopper)
+    if end < tc.steps: callbacks.append(StopAfter(end))
     if stopper.hit: hist.stopped = "signal"                      # stopped while setting up: checkpoint what there is
-    elif end > start:
-        hist = train(net, sampler, loss_fn, steps=end - start, optimizer=opt, seed=None, callbacks=callbacks,
-                     history=hist, kl_schedule=kl_warmup(tc.kl_warmup) if tc.kl_warmup else None, grad_clip=tc.grad_clip)
+    elif end > start:                # `fit` assembles the loop; the RNG is this rank's, or the checkpoint's restored one
+        hist = fit(net, sampler, replace(tc, max_seconds=secs), dev, progress=False, callbacks=callbacks, loss_fn=loss_fn,
+                   resume=Resume(opt, hist))
     step = len(hist.steps)
     if hist.stopped == "signal":                                 # save what was done, say how to go on, and stop
         checkpointer.save(hist, step)

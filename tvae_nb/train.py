@@ -8,15 +8,15 @@ Docs: https://tvae-nb.github.io/tvae_nb/vae_training.html.md"""
 from __future__ import annotations
 import functools, inspect, math, sys, time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, evaluating, get_device
 
 # %% auto #0
 __all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'fused_adam_devices', 'make_optimizer', 'TrainState', 'Callback',
-           'NonFiniteGuard', 'Every', 'EvalEvery', 'TimeLimit', 'interactive_output', 'Progress', 'model_loss', 'train',
-           'TrainConfig', 'RecipeLoss', 'fit']
+           'NonFiniteGuard', 'Every', 'EvalEvery', 'TimeLimit', 'StopAfter', 'KLSchedule', 'GradClip',
+           'interactive_output', 'Progress', 'model_loss', 'train', 'TrainConfig', 'RecipeLoss', 'Resume', 'fit']
 
 # %% ../nbs/02_vae_training.ipynb #a0fcc535
 class NonFiniteLossError(FloatingPointError):
@@ -80,9 +80,9 @@ class TrainState:
     history: History               # the run's history (appended to)
     start: int                     # steps done before this call (a resumed run starts later)
     end: int                       # steps done when this call ends, unless a callback stops it
-    grad_clip: float | None = None  # max gradient norm (None: no clipping)
+    grad_clip: float | None = None  # max gradient norm, set by `GradClip` (None: no clipping)
     step: int = 0                  # the index of the step being taken
-    kl_weight: float = 1.0         # the KL weight of this step
+    kl_weight: float = 1.0         # the KL weight of this step (1, unless `KLSchedule` sets it)
     terms: tuple | None = None     # what the loss function returned for this step
     stop: str = ""                 # set by a callback to end the run after this step (the reason: 'time', ...)
 
@@ -92,11 +92,15 @@ class TrainState:
         return len(self.history.steps)
 
 class Callback:
-    "A hook into `train`. Override any of `before_fit`, `after_loss` (before backward), `after_step` and `after_fit`."
+    "A hook into `train`. Override any of `before_fit`, `before_loss`, `after_loss`, `after_backward`, `after_step`, `after_fit`."
     def before_fit(self, state: TrainState, # the loop's shared state
                   ): pass
+    def before_loss(self, state: TrainState, # the loop's shared state; `step` is the step about to be taken
+                   ): pass
     def after_loss(self, state: TrainState, # the loop's shared state; `terms` holds this step's loss
                   ): pass
+    def after_backward(self, state: TrainState, # the loop's shared state; the gradients are in the parameters
+                      ): pass
     def after_step(self, state: TrainState, # the loop's shared state
                   ): pass
     def after_fit(self, state: TrainState, # the loop's shared state
@@ -149,7 +153,35 @@ class TimeLimit(Callback):
                   ): self.t0 = time.time()
     def after_step(self, state: TrainState, # the loop's shared state
                   ):
-        if time.time() - self.t0 > self.seconds: state.stop = "time"
+        if not state.stop and time.time() - self.t0 > self.seconds: state.stop = "time"     # a signal's reason stays
+
+class StopAfter(Callback):
+    "End the run once `steps` steps are done in all (counting a resumed run's earlier steps), as its step budget ('steps')."
+    def __init__(self, steps: int, # the step count at which to stop
+                ):
+        self.steps = check_int("stop_after", steps, 0, MAX_STEPS)
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ):
+        if not state.stop and state.done >= self.steps: state.stop = "steps"
+
+class KLSchedule(Callback):
+    "Set each step's KL weight from `schedule(step)` (such as `kl_warmup(n)`) before the loss is computed."
+    def __init__(self, schedule: Callable[[int], float], # step -> KL weight
+                ):
+        if not callable(schedule): raise ValueError(f"schedule must be a function step -> KL weight, got {schedule!r}")
+        self.schedule = schedule
+    def before_loss(self, state: TrainState, # the loop's shared state
+                   ): state.kl_weight = self.schedule(state.step)
+
+class GradClip(Callback):
+    "Clip the gradients' total norm to `max_norm` between backward and the optimiser step."
+    def __init__(self, max_norm: float, # the largest gradient norm allowed
+                ):
+        self.max_norm = check_number("grad_clip", max_norm, positive=True)     # a negative norm reverses the step
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ): state.grad_clip = self.max_norm                          # for the non-finite guard's advice
+    def after_backward(self, state: TrainState, # the loop's shared state
+                      ): torch.nn.utils.clip_grad_norm_(state.model.parameters(), self.max_norm)
 
 # %% ../nbs/02_vae_training.ipynb #4cdef17a
 def interactive_output(stream=None, # the stream progress goes to (default: sys.stdout)
@@ -207,22 +239,18 @@ def train(model: torch.nn.Module, # trained where it is (move it to its device f
           sampler, # anything with `.sample()` returning a batch
           loss_fn: Callable = model_loss, # `(model, batch, kl_weight) -> named tuple with .loss`; every field is recorded
           steps: int = 1000, # optimiser steps to take in this call
-          optimizer: str | torch.optim.Optimizer = "adam", # an optimiser, or a name for `make_optimizer`
-          lr: float = 1e-3, # learning rate, when `optimizer` is a name
+          optimizer: str | torch.optim.Optimizer = "adam", # an optimiser, or a name for `make_optimizer` (its default learning rate)
           seed: int | None = 0, # seed of torch's global RNG at the start; None leaves it as it is (a resumed run)
-          kl_schedule: Callable[[int], float] | None = None, # step -> KL weight (e.g. `kl_warmup`); None: always 1
-          grad_clip: float | None = None, # clip the gradient norm to this value
           callbacks: list | None = None, # `Callback`s, run in order; None: just `NonFiniteGuard()`
           history: History | None = None, # a run's history to continue (its step count is where this call starts)
          ) -> History:
     "Train `model` on batches from `sampler` by minimising `loss_fn(model, batch, kl_weight).loss`; returns a `History`."
     check_int("steps", steps, 0, MAX_STEPS)
-    if grad_clip is not None: check_number("grad_clip", grad_clip, positive=True)     # a negative norm reverses the step
-    if isinstance(optimizer, str): optimizer = make_optimizer(model.parameters(), optimizer, check_number("lr", lr, positive=True))
+    if isinstance(optimizer, str): optimizer = make_optimizer(model.parameters(), optimizer)
     if seed is not None: torch.manual_seed(check_int("seed", seed, 0, MAX_SEED))
     hist = history if history is not None else History()
     start = len(hist.steps)
-    state = TrainState(model, optimizer, hist, start, start + steps, grad_clip)
+    state = TrainState(model, optimizer, hist, start, start + steps)
     callbacks = [NonFiniteGuard()] if callbacks is None else list(callbacks)
     def event(name): 
         for cb in callbacks: getattr(cb, name)(state)
@@ -232,12 +260,13 @@ def train(model: torch.nn.Module, # trained where it is (move it to its device f
     for step in range(start, start + steps):
         state.step = step
         model.train()
-        state.kl_weight = kl_schedule(step) if kl_schedule else 1.0
+        state.kl_weight = 1.0
+        event("before_loss")                                      # a KL schedule sets the step's weight
         state.terms = _check_terms(loss_fn(model, sampler.sample(), state.kl_weight))
         event("after_loss")                                       # the guard looks at the loss before backward
         optimizer.zero_grad(set_to_none=True)
         state.terms.loss.backward()
-        if grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        event("after_backward")                                   # gradient clipping
         optimizer.step()
         hist.record(step, state.terms)
         event("after_step")                                       # evaluation, checkpoints, time limit, progress
@@ -317,6 +346,11 @@ class RecipeLoss(Callback):
         return self.wrap(model, batch, kl_weight, opts) if self.wrap else model.loss(batch.x, kl_weight, **opts)
 
 # %% ../nbs/02_vae_training.ipynb #26e6c702
+class Resume(NamedTuple):
+    "What `fit` continues instead of starting afresh: an optimiser (with its state) and the run's history so far."
+    optimizer: torch.optim.Optimizer  # the run's optimiser, its state restored
+    history: History                  # the steps done so far (`fit` takes the rest of `cfg.steps`)
+
 def fit(model: torch.nn.Module, # moved to `device`, then trained
         sampler, # anything with `.sample()` returning a batch with `x`
         cfg: TrainConfig, # steps, time budget, optimiser, KL warm-up, free bits, clipping and seed
@@ -324,11 +358,17 @@ def fit(model: torch.nn.Module, # moved to `device`, then trained
         progress: bool = True, # show progress (a bar, or lines when output goes to a file)
         callbacks: list = (), # more `Callback`s (evaluation, checkpoints, ...), run after the non-finite guard
         loss_fn: Callable = model_loss, # a custom loss function (it then gets no free-bits options)
+        resume: Resume | None = None, # continue a run (the caller restores the RNG); None: a new run seeded with `cfg.seed`
        ) -> History:
-    "Train `model` on `sampler`'s batches with the settings of `cfg`; returns the `History`."
-    opt = make_optimizer(model.to(get_device(device)).parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
+    "Train `model` on `sampler`'s batches with the settings of `cfg`, up to `cfg.steps` steps in all; returns the `History`."
+    model.to(get_device(device))
+    if resume is None: opt, hist, seed = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum), None, cfg.seed
+    else: opt, hist, seed = resume.optimizer, resume.history, None
+    done = len(hist.steps) if hist is not None else 0
+    if done > cfg.steps: raise ValueError(f"resume: the history holds {done} steps, more than cfg.steps={cfg.steps}")
     if loss_fn is model_loss: loss_fn = RecipeLoss(cfg)       # the config's free bits, as they stand at each step
-    cbs = [NonFiniteGuard(), *([loss_fn] if isinstance(loss_fn, RecipeLoss) else []), *callbacks,
-           *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []), *([Progress()] if progress else [])]
-    return train(model, sampler, loss_fn, steps=cfg.steps, optimizer=opt, seed=cfg.seed,
-                 kl_schedule=kl_warmup(cfg.kl_warmup) if cfg.kl_warmup else None, grad_clip=cfg.grad_clip, callbacks=cbs)
+    cbs = [*([KLSchedule(kl_warmup(cfg.kl_warmup))] if cfg.kl_warmup else []), NonFiniteGuard(),
+           *([loss_fn] if isinstance(loss_fn, RecipeLoss) else []), *callbacks,
+           *([GradClip(cfg.grad_clip)] if cfg.grad_clip else []), *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []),
+           *([Progress()] if progress else [])]
+    return train(model, sampler, loss_fn, steps=cfg.steps - done, optimizer=opt, seed=seed, callbacks=cbs, history=hist)

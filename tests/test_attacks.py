@@ -503,7 +503,13 @@ LIB = [
     ("get_device(3)", lambda t: __import__("tvae_nb.core").core.get_device(3), "device must be a string"),
     ("table1 budget 'huge'", lambda t: __import__("tvae_nb.table1").table1.table1("huge", out=t / "t"), "budget"),
     ("table1 jobs=0", lambda t: __import__("tvae_nb.table1").table1.table1("fast", out=t / "t", jobs=0), "jobs must be an integer >= 1"),
-    ("table1 transform 'shear'", lambda t: __import__("tvae_nb.table1").table1.table1("fast", "shear", out=t / "t"), "shear"),
+    ("table1 transform 'shear'", lambda t: __import__("tvae_nb.table1").table1.table1_experiments("fast", transform="shear"), "shear"),
+    ("table1 experiments of one row", lambda t: __import__("tvae_nb.table1").table1.table1(
+        {"VAE": __import__("tvae_nb.recipes").recipes.make_experiment("table1-vae", "fast")}, out=t / "t"), "experiments must be"),
+    ("table1 rows of two seeds", lambda t: __import__("tvae_nb.table1").table1.table1(
+        {**__import__("tvae_nb.table1").table1.table1_experiments("fast"),
+         "VAE": __import__("tvae_nb.recipes").recipes.make_experiment("table1-vae", "fast", seed=1)}, out=t / "t"), "a table's rows share them"),
+    ("table1_models of an empty folder", lambda t: __import__("tvae_nb.table1").table1.table1_models(t), "holds no finished table"),
     ("curve_ns(0)", lambda t: __import__("tvae_nb.table1").table1.curve_ns(0), "n must be an integer >= 1"),
     ("run_jobs jobs=-1", lambda t: __import__("tvae_nb.table1").table1.run_jobs(print, [], jobs=-1), "jobs must be an integer >= 1"),
     ("TVAE.loss on float64 input", lambda t: _tiny_tvae().loss(torch.rand(2, 3, 1, 28, 28, dtype=torch.float64)),

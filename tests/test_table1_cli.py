@@ -73,6 +73,10 @@ def test_table1_fast_end_to_end(default_run):
                                                                  "table1-tvae-short", "table1-tvae-partial", "table1-tvae-full"}
     assert all((tmp_path / d / "checkpoint.pt").is_file() for d in ("table1-vae", "table1-tvae-full"))
     assert "E_eq_c" in r.stdout and "null" in r.stdout and "Bubble" in r.stdout    # the printed table
+    from tvae_nb.table1 import table1_models
+    models = table1_models(tmp_path)                 # the rows' trained models, from their checkpoints
+    assert list(models) == names and not any(m.training for m in models.values())
+    assert all(models[row["model"]].cfg.L == row["L"] for row in res["rows"] if row["L"] is not None)
 
 
 def test_jobs_1_and_an_interrupted_table_give_the_same_numbers(default_run, tmp_path):

@@ -107,10 +107,10 @@ def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform,
               ):
     "Table 1 at a budget: the registered Table-1 experiments, each run (or resumed) in its own folder, `--jobs` at a time."
     from tvae_nb.core import check_choice
-    from tvae_nb.table1 import table1
+    from tvae_nb.table1 import table1, table1_experiments
     check_choice("--budget", args.budget, _BUDGETS)
     if args.transform is not None: check_choice("--transform", args.transform, _TABLE1_TRANSFORMS)
-    return table1(args.budget, args.transform, args.out, device=args.device, seed=args.seed, jobs=args.jobs,
+    return table1(table1_experiments(args.budget, args.seed, args.transform), args.out, device=args.device, jobs=args.jobs,
                   progress=not args.no_progress, overwrite=args.overwrite, source=args.source)
 
 # %% ../nbs/10_cli.ipynb #d10e181b

@@ -18,14 +18,14 @@ from .core import check_out_dir
 from .tvae import make_model
 from .metrics import evaluate_floor
 from .vae import log_px_curve
-from .recipes import TABLE1_TRANSFORMS, ExperimentConfig, make_experiment, capsule_recipe, with_transform
+from .recipes import BUDGETS, TABLE1_TRANSFORMS, ExperimentConfig, make_experiment, capsule_recipe, with_transform
 from .checkpoint import CHECKPOINT, RunLock, check_regular, load_checkpoint
 from .runner import _check_out_dir, data_source, eval_batch, run_experiment, save_traversal_png
 
 # %% auto #0
 __all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1',
            'table1_train', 'table1_score', 'table1_row', 'curve_ns', 'final_log_px', 'LikelihoodVerdict',
-           'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1']
+           'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1', 'table1_models']
 
 # %% ../nbs/09d_table1.ipynb #19ab4742
 TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=1": "table1-tvae-L1",
@@ -285,20 +285,32 @@ def run_jobs(fn: Callable, # a module-level function (picklable), called as fn(*
 
 
 # %% ../nbs/09d_table1.ipynb #bd3a20f3
-def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
-           transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's, 'paper' at --budget paper)
+def _table1_rows(experiments) -> dict:
+    "The rows `table1` trains: `table1_experiments(experiments)` for a budget's name, or a dict of its form, checked."
+    if isinstance(experiments, str): return table1_experiments(experiments)
+    if not (isinstance(experiments, dict) and list(experiments) == list(TABLE1_ROWS)
+            and all(isinstance(c, ExperimentConfig) for c in experiments.values())):
+        raise ValueError(f"experiments must be a budget name {BUDGETS} or the dict table1_experiments(budget, seed, transform) "
+                         f"returns (rows {list(TABLE1_ROWS)}), got {type(experiments).__name__} {str(experiments)[:80]}")
+    one = experiments["VAE"]
+    for row, c in experiments.items():
+        if (c.budget, c.train.seed, c.transform) != (one.budget, one.train.seed, one.transform):
+            raise ValueError(f"experiments: row {row!r} has budget, seed and transform {(c.budget, c.train.seed, c.transform)}, "
+                             f"row 'VAE' {(one.budget, one.train.seed, one.transform)}; a table's rows share them")
+    return experiments
+
+def table1(experiments: str | dict = "quick", # a budget of BUDGETS, or `table1_experiments(budget, seed, transform)`
            out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
            device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')
-           seed: int = 0, # the training seed of every row
            jobs: int | None = None, # models trained at once, in processes of one torch thread (None: 1 at 'fast', else `default_jobs()`)
            progress: bool = True, # show each run's progress
            verbose: bool = True, # print a line per finished row and the table
-           keep_models: bool = False, # return the trained models too (loaded from their checkpoints)
            overwrite: bool = False, # train every row again even where out/NAME holds a run
            source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision'; at 'paper', 'auto' never falls back to the embedded subset
           ) -> dict:
-    "Table 1: train (or resume) the seven registered Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
-    exps = table1_experiments(budget, seed, transform)
+    "Table 1: train (or resume) the seven Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
+    exps = _table1_rows(experiments)
+    budget, seed = exps["VAE"].budget, exps["VAE"].train.seed
     data = data_source(exps["VAE"], source)                 # refused here, before any folder or worker
     # at the fast budget, starting processes costs more than it saves (37-42 s with 2 against 23 s with 1)
     jobs = (1 if budget == "fast" else default_jobs()) if jobs is None else check_int("jobs", jobs, 1)
@@ -307,7 +319,7 @@ def table1(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'pa
     folder = Path(tmp.name if tmp else out)
     check_out_dir(folder, "--out")
     with RunLock(folder):                            # one table per folder: a second one is refused with the holder's pid
-        try: return _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite, data)
+        try: return _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, overwrite, data)
         finally:
             if tmp: tmp.cleanup()
 
@@ -332,7 +344,7 @@ def _where(folder: Path, exps: dict) -> str:
             f"({len(exps)})\n[tvae-nb] runs (config.json, metrics.jsonl, checkpoint.pt, loss.png, reconstructions.png): "
             f"{folder}/{{{','.join(c.name for c in exps.values())}}}")
 
-def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_models, overwrite, data) -> dict:
+def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, overwrite, data) -> dict:
     "`table1` once its folder is settled and locked."
     done = None if overwrite else _complete(folder, exps, budget, seed, data)
     if done is not None:
@@ -340,7 +352,6 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
             print(f"[tvae-nb] table1 --budget {budget}: already complete in {folder} ({len(exps)} rows; the call "
                   f"that wrote it took {done.get('seconds', 0):.0f} s); reloaded, nothing trained (pass --overwrite to train again)")
             print(format_table1(done["rows"])); print(_where(folder, exps))
-        if keep_models: done["models"] = _load_models(folder, exps, dev)
         return done
     for name in ["table1.json", *(f"traversal_{_slug(row)}.png" for row in exps)]:
         check_regular(folder / name)                 # the table's own files: never written through a link
@@ -371,11 +382,16 @@ def _table1(exps, budget, folder, dev, seed, jobs, progress, verbose, keep_model
     tmp_file = folder / f".table1.json.tmp-{os.getpid()}"             # a name of its own: concurrent writers never collide
     tmp_file.write_text(json.dumps(result, indent=1)); tmp_file.replace(folder / "table1.json")
     if verbose: print(format_table1(result["rows"])); print(_where(folder, exps))
-    if keep_models: result["models"] = _load_models(folder, exps, dev)     # in memory only, not in the JSON
     return result
 
-def _load_models(folder: Path, exps: dict, dev) -> dict:
-    "The trained model of every row, from its checkpoint, in eval mode."
+def table1_models(out: str | Path = "runs/table1", # a finished table's folder (`table1`'s `out`)
+                  device=None, # where to put the models ('cpu', 'cuda', 'mps', 'auto')
+                 ) -> dict:
+    "The trained model of every row of the table in `out`, from its checkpoint (verified against its config), in eval mode."
+    folder = Path(out)
+    try: res = json.loads((folder / "table1.json").read_text())
+    except (OSError, ValueError) as e: raise ValueError(f"out={str(out)!r} holds no finished table (table1.json: {e})") from None
+    exps, dev = table1_experiments(res["budget"], res["seed"], res["transform"]), get_device(device)
     models = {}
     for row, cfg in exps.items():
         models[row] = make_model(cfg.model).to(dev)

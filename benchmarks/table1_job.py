@@ -52,7 +52,7 @@ def gemm_replay(calls: list, seed: int = 0):
 def row_parts(row: str, cfg):
     "The model, sampler, optimiser and one training step of Table-1 row `row`, built as the runner builds them."
     from tvae_nb.tvae import make_model
-    from tvae_nb.runner import make_sampler
+    from tvae_nb.evaluation import make_sampler
     from tvae_nb.train import make_optimizer, RecipeLoss
     tc = cfg.train
     model = make_model(cfg.model, seed=tc.seed)
@@ -74,7 +74,7 @@ def flops_of(fn) -> float:
 def bench_rows(reps: int = 30, warmup: int = 5, rows=None, log=print) -> dict:
     "Step, GEMM-only time and FLOPs of every Table-1 row at the quick budget, on one thread."
     from tvae_nb.table1 import table1_experiments
-    from tvae_nb.runner import eval_batch, evaluate_model
+    from tvae_nb.evaluation import eval_batch, evaluate_model
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
         exps = table1_experiments("quick")

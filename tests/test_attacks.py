@@ -551,7 +551,7 @@ def test_library_single_image_evaluation_is_drawn_across_the_classes():
     "fig3-torus-mnist was evaluated on the first test digits, which are sorted by label (16 zeros at fast)."
     category("library inputs", 2)
     from tvae_nb.recipes import make_experiment
-    from tvae_nb.runner import across_classes, eval_batch
+    from tvae_nb.evaluation import across_classes, eval_batch
     b = eval_batch(make_experiment("fig3-torus-mnist", "fast"))
     assert len(b.labels) == make_experiment("fig3-torus-mnist", "fast").n_eval and len(set(b.labels.tolist())) == 10
     y = torch.arange(10).repeat_interleave(5)

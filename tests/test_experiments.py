@@ -110,7 +110,7 @@ def test_resume_is_bit_exact(tmp_path, optimizer, stop, sched):
 
 def test_runner_trains_what_fit_trains(tmp_path):
     "One assembly of a run: `run_experiment` and `fit` on the same config give the same weights (scheduled free bits too)."
-    from tvae_nb.runner import make_sampler
+    from tvae_nb.evaluation import make_sampler
     from tvae_nb.train import fit
     cfg = tiny(steps=8, free_bits_anneal=0.5, kl_warmup_u=6)
     res = run_experiment(cfg, tmp_path / "a", progress=False)
@@ -369,16 +369,16 @@ def test_an_evaluation_that_draws_noise_does_not_move_the_training_stream():
 
 
 def test_a_second_ctrl_c_while_the_run_stops_cannot_cut_the_checkpoint(tmp_path, monkeypatch):
-    "Ctrl-C reaches a table's worker twice (the terminal's, then the table's): the second, as `train` returns, still finds the handler."
+    "Ctrl-C reaches a table's worker twice (the terminal's, then the table's): the second, as `fit` returns, still finds the handler."
     import signal
     import tvae_nb.runner as ex
-    cfg, real = tiny(steps=50), ex.train
-    def train_then_signal(*a, **k):
+    cfg, real = tiny(steps=50), ex.fit
+    def fit_then_signal(*a, **k):
         os.kill(os.getpid(), signal.SIGINT)                  # the first: the run stops after its next step
         h = real(*a, **k)
         os.kill(os.getpid(), signal.SIGINT)                  # the second: while the run is about to save
         return h
-    monkeypatch.setattr(ex, "train", train_then_signal)
+    monkeypatch.setattr(ex, "fit", fit_then_signal)
     with pytest.raises(KeyboardInterrupt, match="after step 1 of 50; checkpoint saved"):
         run_experiment(cfg, tmp_path, progress=False)
     assert load_checkpoint(tmp_path / CHECKPOINT, cfg)["step"] == 1

@@ -193,7 +193,7 @@ def test_the_fast_likelihood_path_gives_the_table_of_the_reference_path(default_
     import torch
     import tvae_nb.tvae as T, tvae_nb.vae as V
     from tvae_nb.checkpoint import load_checkpoint
-    from tvae_nb.runner import eval_batch
+    from tvae_nb.evaluation import eval_batch
     from tvae_nb.table1 import final_log_px, table1_experiments
     from tvae_nb.tvae import make_model
     out, _, res = default_run

@@ -21,6 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from compare_runs import compare
+from tvae_nb.checkpoint import load_checkpoint
 
 JOBS = {"table1-fast": ["table1", "--budget", "fast", "--jobs", "1"],
         "row-quick": ["run", "table1-tvae-partial", "--budget", "quick"]}
@@ -40,8 +41,7 @@ def weights_differ(a: Path, b: Path) -> list[str]:
     for pa in sorted(a.rglob("checkpoint.pt")):
         pb = b / pa.relative_to(a)
         if not pb.is_file(): out.append(f"{pb}: missing"); continue
-        wa = torch.load(pa, map_location="cpu", weights_only=True)["model"]
-        wb = torch.load(pb, map_location="cpu", weights_only=True)["model"]
+        wa, wb = load_checkpoint(pa)["model"], load_checkpoint(pb)["model"]        # verified, weights_only
         if wa.keys() != wb.keys(): out.append(f"{pa.relative_to(a)}: other parameter names"); continue
         out += [f"{pa.relative_to(a)}: {k} differs" for k in wa if not torch.equal(wa[k], wb[k])]
     return out

@@ -6,15 +6,15 @@ Docs: https://tvae-nb.github.io/tvae_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #4ebaaaa0
 from __future__ import annotations
-import contextlib, math, os
+import contextlib, contextvars, math, os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'get_device', 'evaluating', 'check_int',
-           'check_number', 'check_bool', 'check_choice', 'check_out_dir']
+__all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'get_device', 'evaluating', 'input_checks',
+           'trusted_inputs', 'check_int', 'check_number', 'check_bool', 'check_choice', 'check_out_dir']
 
 # %% ../nbs/00_core.ipynb #d87de958
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -80,6 +80,20 @@ def evaluating(model: torch.nn.Module, # the model to evaluate (put back in its 
             if seed is not None: torch.manual_seed(seed)
             yield model
     finally: model.train(was)
+
+# %% ../nbs/00_core.ipynb #251ba353
+_INPUT_CHECKS = contextvars.ContextVar("tvae_nb_input_checks", default=True)
+
+def input_checks() -> bool:
+    "Whether models check the tensors they are given here: True, except inside `trusted_inputs()`."
+    return _INPUT_CHECKS.get()
+
+@contextlib.contextmanager
+def trusted_inputs():
+    "A block whose model inputs were checked where they were made (a sampler's data): models skip their per-call checks."
+    token = _INPUT_CHECKS.set(False)
+    try: yield
+    finally: _INPUT_CHECKS.reset(token)
 
 # %% ../nbs/00_core.ipynb #de7f1ae2
 MAX_SEED = 2**32 - 1        # seeds are combined (seed * 7919 + rank) into torch generator seeds, which must fit 64 bits

@@ -11,34 +11,59 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import torch
-from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, evaluating, get_device
+from .core import MAX_SEED, MAX_STEPS, check_int, check_number, check_choice, evaluating, get_device, trusted_inputs
 
 # %% auto #0
-__all__ = ['NonFiniteLossError', 'History', 'kl_warmup', 'fused_adam_devices', 'make_optimizer', 'TrainState', 'Callback',
-           'NonFiniteGuard', 'Every', 'EvalEvery', 'TimeLimit', 'StopAfter', 'KLSchedule', 'GradClip',
-           'interactive_output', 'Progress', 'model_loss', 'train', 'TrainConfig', 'RecipeLoss', 'Resume', 'fit']
+__all__ = ['FLUSH_EVERY', 'GUARD_EVERY', 'NonFiniteLossError', 'History', 'kl_warmup', 'fused_adam_devices', 'make_optimizer',
+           'TrainState', 'Callback', 'NonFiniteGuard', 'Every', 'EvalEvery', 'TimeLimit', 'StopAfter', 'KLSchedule',
+           'GradClip', 'interactive_output', 'Progress', 'model_loss', 'train', 'TrainConfig', 'RecipeLoss', 'Resume',
+           'fit']
 
 # %% ../nbs/02_vae_training.ipynb #a0fcc535
 class NonFiniteLossError(FloatingPointError):
     "The training loss became NaN or infinite."
 
-@dataclass
+FLUSH_EVERY = 1000     # steps a `History` keeps on the device at most before it reads them on the host
+
 class History:
     "What `train` records: per-step losses and parts, periodic evaluations, and how the run ended."
-    steps: list = field(default_factory=list)        # the index of every step taken
-    values: dict = field(default_factory=dict)      # name -> list of per-step values
-    evals: list = field(default_factory=list)       # dicts with 'step' and the eval function's values
-    seconds: float = 0.0                             # wall-clock time of training
-    eval_seconds: float = 0.0                        # of which the periodic evaluations took (`EvalEvery`)
-    stopped: str = ""                                # 'steps', or the reason a callback stopped the run ('time')
+    def __init__(self, steps: list | None = None, # the index of every step taken
+                 values: dict | None = None, # name -> list of per-step values (floats)
+                 evals: list | None = None, # dicts with 'step' and the eval function's values
+                 seconds: float = 0.0, # wall-clock time of training
+                 eval_seconds: float = 0.0, # of which the periodic evaluations took (`EvalEvery`)
+                 stopped: str = "", # 'steps', or the reason a callback stopped the run ('time')
+                ):
+        self.steps, self._values = list(steps or []), {k: list(v) for k, v in (values or {}).items()}
+        self.evals, self.seconds, self.eval_seconds, self.stopped = list(evals or []), seconds, eval_seconds, stopped
+        self._pending = []       # (field names, their values stacked on the device) of steps not yet read on the host
+
+    @property
+    def values(self) -> dict:
+        "name -> list of per-step values (floats); reading it brings the steps still on the device to the host (one sync)."
+        self.flush()
+        return self._values
 
     def record(self, step: int, # the index of the step just taken (0-based)
                terms, # the named tuple the loss function returned
               ):
-        "Append step `step` and every field of the loss `terms` (a named tuple) as floats."
+        "Append step `step` and every field of the loss `terms` (a named tuple); tensors stay on their device until read."
         self.steps.append(step)
-        for k, v in terms._asdict().items():
-            self.values.setdefault(k, []).append(float(v.detach()) if torch.is_tensor(v) else float(v))
+        fields = terms._asdict()
+        if all(torch.is_tensor(v) for v in fields.values()):       # no host sync: stacked where they are
+            self._pending.append((tuple(fields), torch.stack([v.detach().reshape(()).double() for v in fields.values()])))
+            if len(self._pending) >= FLUSH_EVERY: self.flush()
+        else:
+            self.flush()
+            for k, v in fields.items(): self._values.setdefault(k, []).append(float(v.detach()) if torch.is_tensor(v) else float(v))
+
+    def flush(self):
+        "Read the steps recorded on the device into `values` (one host sync for all of them)."
+        if not self._pending: return
+        pending, self._pending = self._pending, []
+        rows = torch.stack([t for _, t in pending]).tolist() if len({n for n, _ in pending}) == 1 else [t.tolist() for _, t in pending]
+        for (names, _), row in zip(pending, rows):
+            for k, v in zip(names, row): self._values.setdefault(k, []).append(v)
 
     def mean(self, name: str = "loss", # a field of the loss, such as 'loss' or 'kl'
              last: int = 50, # how many of the latest steps to average
@@ -46,6 +71,14 @@ class History:
         "Mean of the last `last` recorded values of `name`."
         v = self.values[name][-last:]
         return sum(v) / len(v)
+
+    def __eq__(self, other):
+        return isinstance(other, History) and (self.steps, self.values, self.evals, self.seconds, self.eval_seconds, self.stopped) == \
+            (other.steps, other.values, other.evals, other.seconds, other.eval_seconds, other.stopped)
+
+    def __repr__(self):
+        return (f"History({len(self.steps)} steps, values {sorted(self.values)}, {len(self.evals)} evals, "
+                f"{self.seconds:.1f} s, stopped {self.stopped!r})")
 
 # %% ../nbs/02_vae_training.ipynb #e49fed36
 def kl_warmup(steps: int, # steps over which the KL weight rises from 0 to 1 (<= 0: no warm-up)
@@ -107,17 +140,40 @@ class Callback:
                  ): pass
 
 # %% ../nbs/02_vae_training.ipynb #543e1261
+def _nonfinite_error(state: TrainState, loss: float, step: int, last: list) -> NonFiniteLossError:
+    "The error for a non-finite loss at `step`: the value, the last finite one and what to change."
+    lr = state.optimizer.param_groups[0]["lr"]
+    return NonFiniteLossError(f"loss is {loss} at step {step} (last finite value: {last}); lower the "
+                              f"learning rate (lr={lr}; tvae-nb run --lr) or clip gradients "
+                              f"(grad_clip={state.grad_clip}; tvae-nb run --grad-clip, e.g. 10)")
+
 class NonFiniteGuard(Callback):
-    "Stop with `NonFiniteLossError` the moment the loss is NaN or infinite, before it reaches the weights."
+    "Stop with `NonFiniteLossError` when the loss is NaN or infinite: `every=1` before each backward (a NaN never reaches the weights), else every `every` steps."
+    def __init__(self, every: int = 1, # 1: look at each loss before backward; N: read the losses every N steps and at the end
+                ):
+        self.every = check_int("every", every, 1)
+    def before_fit(self, state: TrainState, # the loop's shared state
+                  ): self.seen = len(state.history.steps)
     def after_loss(self, state: TrainState, # the loop's shared state; `terms` holds this step's loss
                   ):
+        if self.every > 1: return
         loss = state.terms.loss
         if torch.isfinite(loss): return
-        last = state.history.values.get("loss", [])[-1:]
-        lr = state.optimizer.param_groups[0]["lr"]
-        raise NonFiniteLossError(f"loss is {loss.item()} at step {state.step} (last finite value: {last}); lower the "
-                                 f"learning rate (lr={lr}; tvae-nb run --lr) or clip gradients "
-                                 f"(grad_clip={state.grad_clip}; tvae-nb run --grad-clip, e.g. 10)")
+        raise _nonfinite_error(state, loss.item(), state.step, state.history.values.get("loss", [])[-1:])
+    def after_step(self, state: TrainState, # the loop's shared state
+                  ):
+        if self.every > 1 and state.done % self.every == 0: self.check(state)
+    def after_fit(self, state: TrainState, # the loop's shared state
+                 ):
+        if self.every > 1: self.check(state)
+    def check(self, state: TrainState, # the loop's shared state
+             ):
+        "Read the losses recorded since the last check (one host sync) and raise at the first that is not finite."
+        losses = state.history.values.get("loss", [])
+        for i in range(self.seen, len(losses)):
+            if not math.isfinite(losses[i]):
+                raise _nonfinite_error(state, losses[i], state.history.steps[i], losses[i - 1:i])
+        self.seen = len(losses)
 
 class Every(Callback):
     "Call `fn(state)` after every `every`-th step (counting from the start of the run, resumed or not)."
@@ -262,7 +318,8 @@ def train(model: torch.nn.Module, # trained where it is (move it to its device f
         model.train()
         state.kl_weight = 1.0
         event("before_loss")                                      # a KL schedule sets the step's weight
-        state.terms = _check_terms(loss_fn(model, sampler.sample(), state.kl_weight))
+        with trusted_inputs():                                    # the sampler checked its data when it was built
+            state.terms = _check_terms(loss_fn(model, sampler.sample(), state.kl_weight))
         event("after_loss")                                       # the guard looks at the loss before backward
         optimizer.zero_grad(set_to_none=True)
         state.terms.loss.backward()
@@ -346,6 +403,8 @@ class RecipeLoss(Callback):
         return self.wrap(model, batch, kl_weight, opts) if self.wrap else model.loss(batch.x, kl_weight, **opts)
 
 # %% ../nbs/02_vae_training.ipynb #26e6c702
+GUARD_EVERY = 50       # `fit` reads the losses every 50 steps: one host sync instead of 50 (a GPU never waits for the CPU)
+
 class Resume(NamedTuple):
     "What `fit` continues instead of starting afresh: an optimiser (with its state) and the run's history so far."
     optimizer: torch.optim.Optimizer  # the run's optimiser, its state restored
@@ -367,7 +426,7 @@ def fit(model: torch.nn.Module, # moved to `device`, then trained
     done = len(hist.steps) if hist is not None else 0
     if done > cfg.steps: raise ValueError(f"resume: the history holds {done} steps, more than cfg.steps={cfg.steps}")
     if loss_fn is model_loss: loss_fn = RecipeLoss(cfg)       # the config's free bits, as they stand at each step
-    cbs = [*([KLSchedule(kl_warmup(cfg.kl_warmup))] if cfg.kl_warmup else []), NonFiniteGuard(),
+    cbs = [*([KLSchedule(kl_warmup(cfg.kl_warmup))] if cfg.kl_warmup else []), NonFiniteGuard(every=GUARD_EVERY),
            *([loss_fn] if isinstance(loss_fn, RecipeLoss) else []), *callbacks,
            *([GradClip(cfg.grad_clip)] if cfg.grad_clip else []), *([TimeLimit(cfg.max_seconds)] if cfg.max_seconds else []),
            *([Progress()] if progress else [])]

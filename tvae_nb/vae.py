@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import check_int, check_number
+from .core import check_int, check_number, input_checks
 
 # %% auto #0
 __all__ = ['gaussian_kl_units', 'gaussian_kl', 'gaussian_log_prob', 'bernoulli_log_lik', 'bernoulli_log_lik_eval',
@@ -192,6 +192,7 @@ class VAE(nn.Module):
         self.decoder = BernoulliDecoder(n, x_shape, hidden_dec)
 
     def _check(self, x):
+        if not input_checks(): return                    # the training loop's batches: checked where they were made
         check_batch(x, self.encoder.net[0].weight.dtype)
         if tuple(x.shape[-3:]) != self.x_shape:
             raise ValueError(f"x must end with the image shape {self.x_shape}; got shape {tuple(x.shape)}")

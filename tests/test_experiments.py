@@ -42,11 +42,52 @@ def test_registry_every_entry_every_budget():
 def test_paper_settings():
     cfg = make_experiment("table1-tvae-partial", "paper")
     t, m = cfg.train, cfg.model
-    assert (t.optimizer, t.lr, t.momentum, t.batch_size, t.steps) == ("sgd", 1e-4, 0.9, 8, 750_000)
+    assert (t.optimizer, t.lr, t.momentum, t.batch_size, t.steps) == ("sgd", 1e-4, 0.9, 8, 600_000)
     assert (m.n_caps, m.cap_dim, m.seq_len, m.K, m.mu_init, m.hidden, m.shift) == (18, 18, 18, 3, 30.0, None, True)
+    assert cfg.val_fraction == 0.2 and cfg.to_dict()["val_fraction"] == 0.2    # 100 epochs of the 48,000 digits kept
     assert make_experiment("table1-bubble", "paper").model.shift is False
     assert make_experiment("table1-vae", "paper").model.model == "vae"
-    assert make_experiment("fig3-torus-mnist", "paper").model.topography == "torus"
+    torus = make_experiment("fig3-torus-mnist", "paper")
+    assert torus.model.topography == "torus"
+    assert (torus.train.batch_size, torus.train.steps, torus.model.mu_init, torus.val_fraction) == (128, 93_750, 10.0, 0.2)
+    for name, L, K in [("table2-bubble", 5, 5), ("table2-tvae-short", 5, 1), ("table2-tvae-partial", 10, 1),
+                       ("table2-tvae-full", 15, 1)]:
+        c = make_experiment(name, "paper")
+        assert (c.model.L, c.model.K, c.train.steps, c.val_fraction) == (L, K, 632_800, 0.0), name
+
+
+# the fields of ExperimentConfig.to_dict() before val_fraction existed: what the config.json of every earlier run holds
+OLD_KEYS = {"name", "description", "budget", "model", "train", "dataset", "transform", "seq_len", "n_eval", "n_is",
+            "eval_seed", "eval_every", "checkpoint_every", "n_is_final"}
+
+
+def test_the_course_budgets_hold_nothing_out_and_keep_their_config_json():
+    "fast, quick and long train on every digit, and their to_dict() has no new key: earlier run folders still match."
+    for name in EXPERIMENTS:
+        for b in ("fast", "quick", "long"):
+            cfg = make_experiment(name, b)
+            assert cfg.val_fraction == 0.0 and set(cfg.to_dict()) == OLD_KEYS, (name, b)
+            assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_an_earlier_run_folder_resumes(tmp_path):
+    "A config.json written before val_fraction existed (no such key) is this config's: the run resumes and finishes."
+    cfg = tiny(steps=8)
+    run_experiment(cfg, tmp_path, progress=False, stop_after=4)
+    conf = json.loads((tmp_path / "config.json").read_text())
+    assert set(conf["experiment"]) == OLD_KEYS and conf["experiment"] == cfg.to_dict()
+    res = run_experiment(cfg, tmp_path, progress=False, resume=True)
+    assert res.finished and res.step == 8
+
+
+def test_a_held_out_split_trains_on_what_it_keeps(tmp_path):
+    "val_fraction 0.2 on the embedded 4,000 digits: 3,200 trained on, recorded in config.json; a new key, a new config."
+    cfg = replace(tiny(steps=4), val_fraction=0.2)
+    run_experiment(cfg, tmp_path, progress=False, source="embedded")
+    conf = json.loads((tmp_path / "config.json").read_text())
+    assert conf["experiment"]["val_fraction"] == 0.2 and conf["data"] == {"source": "embedded", "train_examples": 3200}
+    with pytest.raises(ValueError, match="val_fraction"):
+        run_experiment(replace(cfg, val_fraction=0.0), tmp_path, progress=False, resume=True, source="embedded")
 
 
 def test_long_budget_is_quick_trained_longer():

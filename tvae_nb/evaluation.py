@@ -6,12 +6,13 @@ Docs: https://tvae-nb.github.io/tvae_nb/evaluation.html.md"""
 
 # %% ../nbs/09c_evaluation.ipynb #5f0f1cec
 from __future__ import annotations
+import math
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .core import check_choice, check_int, evaluating, get_device
+from .core import MAX_SEED, check_choice, check_int, evaluating, get_device
 from .data import (OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist,
                           save_sequence_grid, default_data_root, _torchvision_present)
 from .train import History
@@ -20,8 +21,8 @@ from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 from .recipes import ExperimentConfig, IMAGE_TRANSFORM
 
 # %% auto #0
-__all__ = ['EMBEDDED_TRAIN_DIGITS', 'data_source', 'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model',
-           'save_traversal_png', 'save_figures']
+__all__ = ['EMBEDDED_TRAIN_DIGITS', 'VAL_SPLIT_SEED', 'data_source', 'train_val_split', 'make_sampler', 'across_classes',
+           'eval_batch', 'evaluate_model', 'save_traversal_png', 'save_figures']
 
 # %% ../nbs/09c_evaluation.ipynb #de22689a
 _TOLD = set()     # what this process has already said (which MNIST it loaded)
@@ -35,12 +36,26 @@ def data_source(cfg: ExperimentConfig, # the experiment (its budget and dataset)
     root = default_data_root()
     resolved = source if source != "auto" else ("torchvision" if _torchvision_present(root) else "embedded")
     if cfg.budget == "paper" and source == "auto" and resolved == "embedded":
-        raise ValueError(f"--budget paper trains on the full MNIST (60,000 digits), which is not in {str(root)!r}: "
-                         f"download it with --source torchvision (and --data-root DIR, or $TVAE_NB_DATA), or pass "
-                         f"--source embedded to train on the embedded {EMBEDDED_TRAIN_DIGITS:,} digits")
+        held = f", {cfg.val_fraction:.0%} of them held out" if cfg.val_fraction else ""
+        raise ValueError(f"--budget paper trains on the full MNIST (60,000 training digits{held}), which is not in "
+                         f"{str(root)!r}: download it with --source torchvision (and --data-root DIR, or $TVAE_NB_DATA), "
+                         f"or pass --source embedded to train on the embedded {EMBEDDED_TRAIN_DIGITS:,} digits{held}")
     return resolved
 
 EMBEDDED_TRAIN_DIGITS = 4000     # the training digits of the embedded real-MNIST subset
+VAL_SPLIT_SEED = 0               # seeds the held-out split: the same digits are held out for every run, budget and seed
+
+def train_val_split(n: int, # how many training examples
+                    val_fraction: float, # the share held out, in [0, 1)
+                    seed: int = VAL_SPLIT_SEED, # seeds the permutation
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Sorted indices (trained on, held out) into `n` examples: a seeded permutation's first floor(val_fraction * n) are held out, as the paper's code splits."
+    n, seed = check_int("n", n, 1), check_int("seed", seed, 0, MAX_SEED)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be a number in [0, 1) (the share held out), got val_fraction={val_fraction!r}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    k = math.floor(val_fraction * n)
+    return perm[k:].sort().values, perm[:k].sort().values
 
 def make_sampler(cfg: ExperimentConfig, # the experiment
                  device=None, # where batches are generated
@@ -52,8 +67,13 @@ def make_sampler(cfg: ExperimentConfig, # the experiment
     tc, dev = cfg.train, get_device(device)
     if cfg.dataset == "dsprites":
         return DSpritesSampler(seq_len=cfg.seq_len, batch_size=tc.batch_size, seed=tc.seed, device=dev, rank=rank)
-    xtr, ytr = load_mnist("train", source=source, verbose=verbose and not _TOLD)   # said once per process, not per run
+    say = verbose and not _TOLD                                                   # said once per process, not per run
+    xtr, ytr = load_mnist("train", source=source, verbose=say)
     _TOLD.add("mnist")
+    if cfg.val_fraction:                              # the paper budget: train only on what the held-out split keeps
+        keep, held = train_val_split(len(ytr), cfg.val_fraction)
+        xtr, ytr = xtr[keep], ytr[keep]
+        if say: print(f"MNIST train: {len(keep)} trained on, {len(held)} held out (val_fraction {cfg.val_fraction:g})")
     if cfg.transform == IMAGE_TRANSFORM: return ImageSampler(xtr, ytr, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
     if cfg.transform == "rotation_or_hue":
         return OneAtATimeSampler(xtr, ytr, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)

@@ -6,7 +6,8 @@
 
 Each job runs twice, from empty folders, with one torch thread per process: with REV's code (a temporary git worktree,
 first on PYTHONPATH) and with this checkout's, the two at the same time. The jobs are `tvae-nb table1 --budget fast
---jobs 1` and `tvae-nb run table1-tvae-partial --budget quick` (6,500 steps). Compared: `table1.json` and every
+--jobs 1` and `tvae-nb run table1-tvae-partial --budget quick` (6,500 steps); before them, every registered experiment's
+training sampler (three batches of rank 1) and held-out batch at `--budget fast` are hashed with both codes. Compared: `table1.json` and every
 `metrics.jsonl` value for value with tolerance 0 (timings left out, `tools/compare_runs.py`), and every tensor of every
 checkpoint's model weights bitwise. Exit 0 when everything is equal; otherwise each difference is printed.
 Used for refactors that must not change behaviour.
@@ -35,6 +36,28 @@ def start(args: list, out: Path, code: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=code)
 
 
+BATCHES = """
+import hashlib, tvae_nb.runner as R
+from tvae_nb.recipes import EXPERIMENTS, make_experiment
+if hasattr(R, "make_sampler"): from tvae_nb.runner import make_sampler, eval_batch      # before chapter 9c split off
+else: from tvae_nb.evaluation import make_sampler, eval_batch
+for name in EXPERIMENTS:
+    cfg, h = make_experiment(name, "fast"), hashlib.sha256()
+    s = make_sampler(cfg, rank=1)
+    for batch in [s.sample() for _ in range(3)] + [eval_batch(cfg)]:
+        for t in batch: h.update(t.numpy().tobytes())
+    print(name, type(s).__name__, h.hexdigest())
+"""
+
+
+def batches(code: Path) -> list[str]:
+    "One line per experiment (name, sampler class, sha256 of its batches) from the tvae_nb of checkout `code`."
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", BATCHES], capture_output=True, text=True, env=env, cwd=code)
+    if r.returncode: sys.exit(f"hashing the batches failed with the code of {code}:\n{r.stderr[-2000:]}")
+    return r.stdout.splitlines()
+
+
 def weights_differ(a: Path, b: Path) -> list[str]:
     "Every checkpoint under `a` whose model weights are not bitwise those of the same checkpoint under `b`."
     out = []
@@ -59,6 +82,10 @@ def main(argv=None) -> int:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), args.against], check=True)
         try:
             sha = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+            then, now = batches(tree), batches(ROOT)
+            odd = [f"{a} != {b}" for a, b in zip(then, now) if a != b] + ([] if len(then) == len(now) else ["other experiments"])
+            print(f"batches of every experiment at --budget fast ({len(now)}): {'identical' if not odd else odd}", flush=True)
+            failed += bool(odd)
             for name, cmd in jobs.items():
                 print(f"tvae-nb {' '.join(cmd)}: commit {sha[:10]} and this checkout, side by side", flush=True)
                 procs = [start(cmd, d / f"{name}-{who}", code, d / f"{name}-{who}.log")

@@ -8,6 +8,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/evaluation.html.md"""
 from __future__ import annotations
 import math
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -21,18 +22,58 @@ from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 from .recipes import ExperimentConfig, IMAGE_TRANSFORM
 
 # %% auto #0
-__all__ = ['EMBEDDED_TRAIN_DIGITS', 'VAL_SPLIT_SEED', 'data_source', 'train_val_split', 'make_sampler', 'across_classes',
-           'eval_batch', 'evaluate_model', 'save_traversal_png', 'save_figures']
+__all__ = ['DATA_KINDS', 'EMBEDDED_TRAIN_DIGITS', 'VAL_SPLIT_SEED', 'DataKind', 'data_kind', 'data_source', 'train_val_split',
+           'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model', 'save_traversal_png', 'save_figures']
 
 # %% ../nbs/09c_evaluation.ipynb #de22689a
 _TOLD = set()     # what this process has already said (which MNIST it loaded)
+
+class DataKind(NamedTuple):
+    "One kind of data an experiment trains on: how its training sampler and its fixed held-out batch are made."
+    name: str             # 'images', 'sequences', 'one_at_a_time' or 'dsprites'
+    mnist: bool           # whether it reads MNIST (dSprites is drawn procedurally)
+    sampler: Callable     # (cfg, x, y, device, rank) -> a sampler; x, y: the training digits kept (None for dSprites)
+    held_out: Callable    # (cfg, device, source) -> the held-out batch
+
+def _test_images(cfg, dev, source):
+    "`n_eval` test digits drawn across the classes (the test split is sorted by label)."
+    x, y = load_mnist("test", source=source, verbose=False)
+    idx = across_classes(y, cfg.n_eval, cfg.eval_seed)
+    return ImageBatch(x[idx].to(dev), y[idx].to(dev))
+
+def _test_sequences(transform: str):
+    "The held-out batch of sequences under `transform`."
+    return lambda cfg, dev, source: eval_sequences(transform or cfg.transform, n=cfg.n_eval, seq_len=cfg.seq_len,
+                                                   seed=cfg.eval_seed, source=source, device=dev)
+
+def _each(make):
+    "A `DataKind.sampler` from `make(x, y, cfg, tc)` seeded, placed and ranked as every sampler is."
+    return lambda cfg, x, y, dev, rank: make(x, y, cfg, cfg.train, dict(seed=cfg.train.seed, device=dev, rank=rank))
+
+DATA_KINDS = {
+    "images": DataKind("images", True, _each(lambda x, y, cfg, tc, kw: ImageSampler(x, y, tc.batch_size, **kw)), _test_images),
+    "sequences": DataKind("sequences", True, _each(lambda x, y, cfg, tc, kw: SequenceSampler(
+        x, y, cfg.transform, cfg.seq_len, tc.batch_size, **kw)), _test_sequences(None)),
+    "one_at_a_time": DataKind("one_at_a_time", True, _each(lambda x, y, cfg, tc, kw: OneAtATimeSampler(
+        x, y, cfg.seq_len, tc.batch_size, **kw)), _test_sequences("rotation_hue")),   # generalisation: tested on both
+    "dsprites": DataKind("dsprites", False, _each(lambda x, y, cfg, tc, kw: DSpritesSampler(
+        seq_len=cfg.seq_len, batch_size=tc.batch_size, **kw)),
+        lambda cfg, dev, source: eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)),
+}
+
+def data_kind(cfg: ExperimentConfig, # the experiment
+             ) -> DataKind:
+    "The kind of data `cfg` trains on: the one place that reads its dataset and transform to decide."
+    if cfg.dataset == "dsprites": return DATA_KINDS["dsprites"]
+    if cfg.transform == IMAGE_TRANSFORM: return DATA_KINDS["images"]
+    return DATA_KINDS["one_at_a_time" if cfg.transform == "rotation_or_hue" else "sequences"]
 
 def data_source(cfg: ExperimentConfig, # the experiment (its budget and dataset)
                 source: str = "auto", # 'auto', 'embedded' or 'torchvision' (see `load_mnist`)
                ) -> str:
     "The MNIST `cfg` will train on: 'embedded' or 'torchvision' ('auto': torchvision's files if on disk); the paper budget never falls back to the embedded subset unasked."
     check_choice("source", source, ("auto", "embedded", "torchvision"))
-    if cfg.dataset == "dsprites": return "procedural"                  # no MNIST: the dSprites of chapter 8
+    if not data_kind(cfg).mnist: return "procedural"                   # no MNIST: the dSprites of chapter 8
     root = default_data_root()
     resolved = source if source != "auto" else ("torchvision" if _torchvision_present(root) else "embedded")
     if cfg.budget == "paper" and source == "auto" and resolved == "embedded":
@@ -64,9 +105,8 @@ def make_sampler(cfg: ExperimentConfig, # the experiment
                  source: str = "auto", # MNIST source: 'auto', 'embedded' or 'torchvision'
                 ):
     "The training sampler of `cfg` for process `rank`: MNIST images or sequences, one-at-a-time sequences, or dSprites."
-    tc, dev = cfg.train, get_device(device)
-    if cfg.dataset == "dsprites":
-        return DSpritesSampler(seq_len=cfg.seq_len, batch_size=tc.batch_size, seed=tc.seed, device=dev, rank=rank)
+    kind, dev = data_kind(cfg), get_device(device)
+    if not kind.mnist: return kind.sampler(cfg, None, None, dev, rank)
     say = verbose and not _TOLD                                                   # said once per process, not per run
     xtr, ytr = load_mnist("train", source=source, verbose=say)
     _TOLD.add("mnist")
@@ -74,10 +114,7 @@ def make_sampler(cfg: ExperimentConfig, # the experiment
         keep, held = train_val_split(len(ytr), cfg.val_fraction)
         xtr, ytr = xtr[keep], ytr[keep]
         if say: print(f"MNIST train: {len(keep)} trained on, {len(held)} held out (val_fraction {cfg.val_fraction:g})")
-    if cfg.transform == IMAGE_TRANSFORM: return ImageSampler(xtr, ytr, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
-    if cfg.transform == "rotation_or_hue":
-        return OneAtATimeSampler(xtr, ytr, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
-    return SequenceSampler(xtr, ytr, cfg.transform, cfg.seq_len, tc.batch_size, seed=tc.seed, device=dev, rank=rank)
+    return kind.sampler(cfg, xtr, ytr, dev, rank)
 
 def across_classes(y: torch.Tensor, # labels (N,)
                    n: int, # how many indices
@@ -95,15 +132,7 @@ def eval_batch(cfg: ExperimentConfig, # the experiment
                source: str = "auto", # MNIST source: 'auto', 'embedded' or 'torchvision'
               ):
     "The fixed held-out batch `cfg` is evaluated on: `n_eval` test sequences (or images) from `eval_seed`."
-    dev = get_device(device)
-    if cfg.dataset == "dsprites":
-        return eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)
-    if cfg.transform == IMAGE_TRANSFORM:                # the test split is sorted by label: draw across the classes
-        x, y = load_mnist("test", source=source, verbose=False)
-        idx = across_classes(y, cfg.n_eval, cfg.eval_seed)
-        return ImageBatch(x[idx].to(dev), y[idx].to(dev))
-    transform = "rotation_hue" if cfg.transform == "rotation_or_hue" else cfg.transform     # generalisation: test on both
-    return eval_sequences(transform, n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, source=source, device=dev)
+    return data_kind(cfg).held_out(cfg, get_device(device), source)
 
 # %% ../nbs/09c_evaluation.ipynb #680917da
 def _test_loss(model, batch) -> dict:

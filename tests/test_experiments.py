@@ -42,7 +42,7 @@ def test_registry_every_entry_every_budget():
 def test_paper_settings():
     cfg = make_experiment("table1-tvae-partial", "paper")
     t, m = cfg.train, cfg.model
-    assert (t.optimizer, t.lr, t.momentum, t.batch_size, t.steps) == ("sgd", 1e-4, 0.9, 8, 600_000)
+    assert (t.optimizer, t.lr, t.momentum, t.batch_size, t.steps) == ("sgd", 1e-4 / 18, 0.9, 8, 600_000)   # per-frame lr 1e-4
     assert (m.n_caps, m.cap_dim, m.seq_len, m.K, m.mu_init, m.hidden, m.shift) == (18, 18, 18, 3, 30.0, None, True)
     assert cfg.val_fraction == 0.2 and cfg.to_dict()["val_fraction"] == 0.2    # 100 epochs of the 48,000 digits kept
     assert make_experiment("table1-bubble", "paper").model.shift is False

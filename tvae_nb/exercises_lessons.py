@@ -113,6 +113,8 @@ def _null_cases(g, shape):
     "Fresh codes (B, S, C, D) whose centered E_eq ratio to the time-shuffled null is low, middling and about 1, with their permutations."
     perm = torch.argsort(torch.rand(shape[0], shape[1], generator=g), 1)
     ident = (perm == torch.arange(shape[1])).all(1); perm[ident] = perm[ident].roll(1, 1)
+    if (perm.gather(1, perm) == torch.arange(shape[1])).all():       # every row its own inverse: scattering = gathering
+        perm[0] = torch.arange(shape[1]).roll(1)                    # S >= 3: a cycle, which is not (a scattered null is caught)
     cases = {}
     for noise in (0.05, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5):
         t = _capsule_latents(g, shape, roll=1)

@@ -17,10 +17,10 @@ from .tvae import TVAEConfig, dataclass_from_dict
 
 # %% auto #0
 __all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'MNIST_TRANSFORMS', 'NEUTRAL', 'TABLE1_TRANSFORMS',
-           'CAPSULE_RECIPES', 'LONG_FACTOR', 'RUN_SETTINGS', 'EXPERIMENTS', 'PAPER_CODE', 'KNOWN_DIFFERENCES',
-           'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe', 'capsule_recipe', 'capsule_config',
-           'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings', 'register', 'make_experiment',
-           'experiment_table', 'course_settings', 'paper_code_differences']
+           'PAPER_LR', 'CAPSULE_RECIPES', 'LONG_FACTOR', 'RUN_SETTINGS', 'EXPERIMENTS', 'PAPER_CODE',
+           'KNOWN_DIFFERENCES', 'ExperimentConfig', 'with_transform', 'Windows', 'CapsuleRecipe', 'capsule_recipe',
+           'capsule_config', 'TorusRecipe', 'DSpritesRecipe', 'RunSettings', 'run_settings', 'register',
+           'make_experiment', 'experiment_table', 'course_settings', 'paper_code_differences']
 
 # %% ../nbs/09a_recipes.ipynb #664c6e90
 BUDGETS = ("fast", "quick", "long", "paper")          # the one list of budgets: configs, recipes and the command line read it
@@ -144,10 +144,14 @@ class CapsuleRecipe:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
             raise ValueError(f"CapsuleRecipe.val_fraction must be a number in [0, 1), got CapsuleRecipe.val_fraction={v!r}")
 
+# The paper's code averages its loss over the B·S frames of a batch; the course's loss is per sequence (summed over
+# its S frames, averaged over the B sequences), so SGD with lr/S takes the paper code's steps (momentum too).
+PAPER_LR = 1e-4          # the paper code's learning rate, for its per-frame loss
+
 CAPSULE_RECIPES = {   # the one place the capsule experiments' numbers live
     "paper": CapsuleRecipe(n_caps=18, cap_dim=18, seq_len=18, K=3, mu_init=30.0, hidden=None, transform="paper",
                            windows=Windows(L1=1, short=5, bubble=5, partial=13, full=18),     # the paper code's windows
-                           train=TrainConfig(steps=100 * 48_000 // 8, lr=1e-4, optimizer="sgd", momentum=0.9,
+                           train=TrainConfig(steps=100 * 48_000 // 8, lr=PAPER_LR / 18, optimizer="sgd", momentum=0.9,
                                              batch_size=8, kl_warmup=0),     # 100 epochs of the 48,000 digits kept
                            n_eval=1000, n_is=100, n_is_final=1000, val_fraction=0.2),   # the paper code's pct_val
     "quick": CapsuleRecipe(n_caps=8, cap_dim=12, seq_len=12, K=3, mu_init=10.0, hidden=None, transform="rotation",
@@ -224,11 +228,11 @@ class RunSettings:
 RUN_SETTINGS = {
     "paper": RunSettings(eval_every=5 * 48_000 // 8, checkpoint_every=48_000 // 8,        # every 5 epochs; every epoch
                          torus=TorusRecipe(side=18, K=5, mu_init=10.0, hidden=None,          # tvae_2d_mnist.py: 250 epochs
-                                           train_changes=dict(batch_size=128, steps=250 * 48_000 // 128, kl_warmup=0)),
+                                           train_changes=dict(batch_size=128, steps=250 * 48_000 // 128, kl_warmup=0, lr=PAPER_LR)),
                          dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=None,   # tvae/experiments/*_dsprites.py
                                                  windows=Windows(L1=1, short=5, bubble=5, partial=10, full=15),
                                                  K_by_role=dict(short=1, bubble=5, partial=1, full=1),
-                                                 train_changes=dict(steps=100 * (50_625 // 8)))),   # 100 epochs of full batches
+                                                 train_changes=dict(steps=100 * (50_625 // 8), lr=PAPER_LR / 15))),   # 100 epochs of full batches
     "quick": RunSettings(eval_every=1300, checkpoint_every=500,   # 5 points of a 6,500-step curve
                          torus=TorusRecipe(side=18, K=5, mu_init=30.0, hidden=(384, 256),
                                            train_changes=dict(batch_size=64, kl_warmup=0, steps=3000, free_bits=0.05,
@@ -383,6 +387,9 @@ KNOWN_DIFFERENCES = {   # (experiment or '*', setting) -> why the course differs
     ("*", "n_is"): "the learning curves use N = 100 for the course's correct estimator (the final estimate N = 1,000); "
                    "the paper's code draws 10 for its per-frame estimator",
     ("*", "seed"): "every row trains with the table's seed (--seed, 0 by default), so rows differ only in their model",
+    ("*", "lr"): "the paper's code averages the loss over the B·S frames of a batch, the course over its B sequences "
+                 "(each summed over its S frames): SGD with lr/S takes the same steps (at lr 1e-4 per sequence the "
+                 "paper-budget TVAE diverges within 20 steps)",
 }
 
 def course_settings(cfg: ExperimentConfig, # a registered experiment's config

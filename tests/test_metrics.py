@@ -149,5 +149,5 @@ def test_table1_setup_rows():
         if budget != "fast": assert s["models"]["TVAE short L"].L < s["models"]["TVAE partial L"].L
         assert s["models"]["Bubble"].shift is False and s["models"]["TVAE full L"].L >= s["models"]["TVAE full L"].seq_len - 1
     p = table1_setup("paper")
-    assert p["train"].optimizer == "sgd" and p["train"].lr == 1e-4 and p["train"].batch_size == 8
+    assert p["train"].optimizer == "sgd" and p["train"].lr == 1e-4 / 18 and p["train"].batch_size == 8   # the per-frame lr 1e-4, per sequence
     assert p["models"]["TVAE partial L"].L == 13 and p["models"]["TVAE full L"].L == 18      # the paper code's windows

@@ -24,9 +24,9 @@ from .runner import _check_out_dir, run_experiment
 from .evaluation import data_source, eval_batch, save_traversal_png
 
 # %% auto #0
-__all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'format_table1',
-           'table1_train', 'table1_score', 'table1_row', 'curve_ns', 'final_log_px', 'LikelihoodVerdict',
-           'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1', 'table1_models']
+__all__ = ['TABLE1_ROWS', 'TABLE_WIDTH', 'SLACK', 'table1_experiments', 'table1_setup', 'fmt_ratio', 'table1_blocks',
+           'format_table1', 'table1_html', 'table1_train', 'table1_score', 'table1_row', 'curve_ns', 'final_log_px',
+           'LikelihoodVerdict', 'likelihood_verdict', 'default_jobs', 'run_jobs', 'table1', 'table1_models']
 
 # %% ../nbs/09e_table1.ipynb #19ab4742
 TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=1": "table1-tvae-L1",
@@ -59,49 +59,73 @@ def fmt_ratio(v: float | None, # a ratio, or None for a flagged (all-flat) code
 
 TABLE_WIDTH = 100      # the printed table's widest line (characters)
 
+def _num(key: str, fmt: str, default=None):
+    "A cell: row[key] formatted with `fmt` (row.get(key, default) when a default is given)."
+    return lambda r: format(r[key] if default is None else r.get(key, default), fmt)
+
+_RATIO = lambda key: lambda r: fmt_ratio(r[key], ".2f", 0).strip()
+_L = lambda k: lambda r: "-" if r[k] is None else str(r[k])
+
+def table1_blocks(rows: list[dict], # Table-1 rows, as in table1.json
+                 ) -> list[tuple]:
+    "Table 1 as five blocks (caption, [(column, width)], cells per row): likelihood, latent use, E_eq, plain ratios and rolls, E_inv."
+    def block(caption, cols):              # cols: (name, width, cell function); the first four name the model
+        cols = [("model", -16, lambda r: r["model"]), ("L", 3, _L("L")), ("K", 3, _L("K")), ("shift", 6, lambda r: str(r["shift"])),
+                *cols]
+        return caption, [(c, w) for c, w, _ in cols], [[f(r) for _, _, f in cols] for r in rows]
+    return [
+        block("Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
+              "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
+              "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)",
+              [("log p(x)", 9, _num("log_px", ".1f")), ("estimator", 10, lambda r: r.get("log_px_estimator", "joint")),
+               ("N", 6, _num("n_is", "d", 0)), ("rise", 6, _num("log_px_rise", ".1f", float("nan"))),
+               ("joint", 8, lambda r: format(r.get("log_px_joint", r["log_px"]), ".1f")),
+               ("paper", 8, _num("log_px_paper", ".1f")), ("ELBO", 8, _num("elbo", ".1f"))]),
+        block("Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats",
+              [("KL z", 7, _num("kl_z", ".1f")), ("KL u", 7, _num("kl_u", ".1f")), ("act z", 6, _num("active_z", "d")),
+               ("act u", 6, _num("active_u", "d")), ("z>0.1", 6, _num("used_z", "d")), ("u>0.1", 6, _num("used_u", "d"))]),
+        block("Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic "
+              "code, each against its null (frames shuffled in time); ratio = E / null",
+              [("E_eq_c", 8, _num("E_eq_c", ".0f")), ("null", 7, _num("E_eq_c_null", ".0f")),
+               ("floor", 7, _num("E_eq_c_floor", ".0f")), ("ratio", 6, _RATIO("E_eq_c_ratio")),
+               ("E_eq_det_c", 11, _num("E_eq_det_c", ".0f")), ("null", 7, _num("E_eq_det_c_null", ".0f")),
+               ("ratio", 6, _RATIO("E_eq_det_c_ratio"))]),
+        block("Plain ratios and capsule rolls: the uncentered E_eq ratios (one sample, deterministic); roll / "
+              "no-roll = the error of predicting frame k from frame 0 with and without rolling its capsules; "
+              "flat = the share of flagged (all-flat) codes",
+              [("plain r", 8, _RATIO("E_eq_ratio")), ("det r", 6, _RATIO("E_eq_det_ratio")), ("roll", 6, _num("roll_mse", ".1f")),
+               ("no-roll", 8, _num("no_roll_mse", ".1f")), ("flat", 5, _num("flat", ".2f"))]),
+        block("Invariance: centered invariance error against its null (each frame from a different sequence)",
+              [("E_inv_c", 8, _num("E_inv_c", ".0f")), ("null", 7, _num("E_inv_c_null", ".0f")),
+               ("floor", 7, _num("E_inv_c_floor", ".0f")), ("ratio", 6, _RATIO("E_inv_c_ratio")),
+               ("E_inv_det_c", 12, _num("E_inv_det_c", ".0f")), ("null", 7, _num("E_inv_det_c_null", ".0f")),
+               ("ratio", 6, _RATIO("E_inv_det_c_ratio"))]),
+    ]
+
 def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
                  ) -> str:
-    "Table 1 as aligned text: likelihoods and latent use, then E_eq (centered) and E_inv with their nulls, floors and ratios."
-    # at most TABLE_WIDTH characters wide: five blocks (likelihood, latent use, E_eq, plain ratios and rolls, E_inv)
+    "Table 1 as aligned text, at most TABLE_WIDTH characters wide: the five blocks of `table1_blocks`."
     import textwrap
-    def head(cols): return "".join(f"{c:>{w}}" for c, w in cols)
-    wrap = lambda s: textwrap.wrap(s, TABLE_WIDTH, break_on_hyphens=False)
-    name = lambda r: f"{r['model']:<16}{'-' if r['L'] is None else r['L']:>3}{'-' if r['K'] is None else r['K']:>3} {str(r['shift']):>5}"
-    c1 = [("log p(x)", 9), ("estimator", 10), ("N", 6), ("rise", 6), ("joint", 8), ("paper", 8), ("ELBO", 8)]
-    lines = [*wrap("Likelihood per frame (nats): log p(x) = the tightest valid importance-sampling estimate with N samples "
-                   "(per frame where frames are independent, joint over the sequence where they are coupled); rise = its "
-                   "change from N/10 to N; joint = the joint estimate; paper = the paper code's (per frame, no -log N)"),
-             f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c1)]
-    for r in rows:
-        lines.append(name(r) + f"{r['log_px']:9.1f}{r.get('log_px_estimator', 'joint'):>10}{r.get('n_is', 0):6d}"
-                     f"{r.get('log_px_rise', float('nan')):6.1f}{r.get('log_px_joint', r['log_px']):8.1f}{r['log_px_paper']:8.1f}{r['elbo']:8.1f}")
-    c4 = [("KL z", 7), ("KL u", 7), ("act z", 6), ("act u", 6), ("z>0.1", 6), ("u>0.1", 6)]
-    lines += ["", *wrap("Latent use: KL per frame (nats); active units (Var_x E[.] > 0.01); units with KL > 0.1 nats"),
-              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c4)]
-    for r in rows:
-        lines.append(name(r) + f"{r['kl_z']:7.1f}{r['kl_u']:7.1f}{r['active_z']:6d}{r['active_u']:6d}{r['used_z']:6d}{r['used_u']:6d}")
-    c2 = [("E_eq_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_eq_det_c", 11), ("null", 7), ("ratio", 6)]
-    lines += ["", *wrap("Equivariance: centered E_eq of one posterior sample (the paper's estimator) and of the deterministic "
-                        "code, each against its null (frames shuffled in time); ratio = E / null"),
-              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c2)]
-    for r in rows:
-        lines.append(name(r) + f"{r['E_eq_c']:8.0f}{r['E_eq_c_null']:7.0f}{r['E_eq_c_floor']:7.0f}" + fmt_ratio(r['E_eq_c_ratio'], ".2f", 6)
-                     + f"{r['E_eq_det_c']:11.0f}{r['E_eq_det_c_null']:7.0f}" + fmt_ratio(r['E_eq_det_c_ratio'], ".2f", 6))
-    c5 = [("plain r", 8), ("det r", 6), ("roll", 6), ("no-roll", 8), ("flat", 5)]
-    lines += ["", *wrap("Plain ratios and capsule rolls: the uncentered E_eq ratios (one sample, deterministic); roll / "
-                        "no-roll = the error of predicting frame k from frame 0 with and without rolling its capsules; "
-                        "flat = the share of flagged (all-flat) codes"),
-              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c5)]
-    for r in rows:
-        lines.append(name(r) + fmt_ratio(r['E_eq_ratio'], ".2f", 8) + fmt_ratio(r['E_eq_det_ratio'], ".2f", 6)
-                     + f"{r['roll_mse']:6.1f}{r['no_roll_mse']:8.1f}{r['flat']:5.2f}")
-    c3 = [("E_inv_c", 8), ("null", 7), ("floor", 7), ("ratio", 6), ("E_inv_det_c", 12), ("null", 7), ("ratio", 6)]
-    lines += ["", *wrap("Invariance: centered invariance error against its null (each frame from a different sequence)"),
-              f"{'model':<16}{'L':>3}{'K':>3} {'shift':>5}" + head(c3)]
-    for r in rows:
-        lines.append(name(r) + f"{r['E_inv_c']:8.0f}{r['E_inv_c_null']:7.0f}{r['E_inv_c_floor']:7.0f}" + fmt_ratio(r['E_inv_c_ratio'], ".2f", 6)
-                     + f"{r['E_inv_det_c']:12.0f}{r['E_inv_det_c_null']:7.0f}" + fmt_ratio(r['E_inv_det_c_ratio'], ".2f", 6))
-    return "\n".join(lines)
+    pad = lambda s, w: s.ljust(-w) if w < 0 else s.rjust(w)
+    lines = []
+    for caption, cols, cells in table1_blocks(rows):
+        lines += ["", *textwrap.wrap(caption, TABLE_WIDTH, break_on_hyphens=False), "".join(pad(c, w) for c, w in cols)]
+        lines += ["".join(pad(v, w) for v, (_, w) in zip(row, cols)) for row in cells]
+    return "\n".join(lines[1:])
+
+def table1_html(rows: list[dict], # Table-1 rows, as in table1.json
+               ) -> str:
+    "Table 1 as HTML: the five blocks of `table1_blocks`, each a captioned table that fits a page."
+    from html import escape
+    out = []
+    for caption, cols, cells in table1_blocks(rows):
+        side = lambda w: f'text-align:{"left" if w < 0 else "right"};padding:1px 6px'
+        head = "".join(f'<th style="{side(w)}">{escape(c)}</th>' for c, w in cols)
+        body = "".join("<tr>" + "".join(f'<td style="{side(w)}">{escape(v)}</td>' for v, (_, w) in zip(row, cols)) + "</tr>"
+                       for row in cells)
+        out.append(f'<table class="table1"><caption style="caption-side:top;text-align:left">{escape(caption)}</caption>'
+                   f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return "\n".join(out)
 
 # %% ../nbs/09e_table1.ipynb #1bdaaae7
 def _slug(row: str) -> str: return row.replace(" ", "_").replace("=", "")

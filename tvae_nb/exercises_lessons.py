@@ -113,8 +113,10 @@ def _null_cases(g, shape):
     "Fresh codes (B, S, C, D) whose centered E_eq ratio to the time-shuffled null is low, middling and about 1, with their permutations."
     perm = torch.argsort(torch.rand(shape[0], shape[1], generator=g), 1)
     ident = (perm == torch.arange(shape[1])).all(1); perm[ident] = perm[ident].roll(1, 1)
-    if (perm.gather(1, perm) == torch.arange(shape[1])).all():       # every row its own inverse: scattering = gathering
-        perm[0] = torch.arange(shape[1]).roll(1)                    # S >= 3: a cycle, which is not (a scattered null is caught)
+    S, ar = shape[1], torch.arange(shape[1])
+    rotation = any(torch.equal(perm[0], ar.roll(k)) for k in range(S))  # E_eq is cyclic in time: a rotated null equals E_eq
+    if rotation or torch.equal(perm[0][perm[0]], ar):                   # its own inverse: scattering = gathering
+        perm[0] = torch.cat([torch.tensor([0, 2, 3, 1]), ar[4:]])      # S >= 4: neither, so every mistake is caught
     cases = {}
     for noise in (0.05, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5):
         t = _capsule_latents(g, shape, roll=1)
@@ -131,7 +133,8 @@ def check_eq_null(f, # your `f(t, perm)` -> (null, ratio, learned)
     "Check `f(t, perm)`: the centered E_eq of code t (B, S, C, D) with frames reordered by perm (B, S), the ratio to it, and ratio <= 0.5."
     g = _fresh()
     ar = lambda B: torch.arange(B)[:, None]
-    for shape in _capsule_shapes(g):
+    for B, S, C, D in _capsule_shapes(g):
+        shape = (B, max(S, 4), C, D)                     # 3 frames: every reordering is a rotation or its own inverse
         perm, cases = _null_cases(g, shape)
         inv = torch.argsort(perm, 1)
         for t in cases:

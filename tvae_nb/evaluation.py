@@ -46,18 +46,19 @@ def _test_sequences(transform: str):
     return lambda cfg, dev, source: eval_sequences(transform or cfg.transform, n=cfg.n_eval, seq_len=cfg.seq_len,
                                                    seed=cfg.eval_seed, source=source, device=dev)
 
-def _each(make):
-    "A `DataKind.sampler` from `make(x, y, cfg, tc)` seeded, placed and ranked as every sampler is."
-    return lambda cfg, x, y, dev, rank: make(x, y, cfg, cfg.train, dict(seed=cfg.train.seed, device=dev, rank=rank))
+def _kw(cfg, dev, rank) -> dict:
+    "What every sampler is given: the run's seed, the device and this process's rank."
+    return dict(seed=cfg.train.seed, device=dev, rank=rank)
 
 DATA_KINDS = {
-    "images": DataKind("images", True, _each(lambda x, y, cfg, tc, kw: ImageSampler(x, y, tc.batch_size, **kw)), _test_images),
-    "sequences": DataKind("sequences", True, _each(lambda x, y, cfg, tc, kw: SequenceSampler(
-        x, y, cfg.transform, cfg.seq_len, tc.batch_size, **kw)), _test_sequences(None)),
-    "one_at_a_time": DataKind("one_at_a_time", True, _each(lambda x, y, cfg, tc, kw: OneAtATimeSampler(
-        x, y, cfg.seq_len, tc.batch_size, **kw)), _test_sequences("rotation_hue")),   # generalisation: tested on both
-    "dsprites": DataKind("dsprites", False, _each(lambda x, y, cfg, tc, kw: DSpritesSampler(
-        seq_len=cfg.seq_len, batch_size=tc.batch_size, **kw)),
+    "images": DataKind("images", True, lambda cfg, x, y, dev, rank: ImageSampler(
+        x, y, cfg.train.batch_size, **_kw(cfg, dev, rank)), _test_images),
+    "sequences": DataKind("sequences", True, lambda cfg, x, y, dev, rank: SequenceSampler(
+        x, y, cfg.transform, cfg.seq_len, cfg.train.batch_size, **_kw(cfg, dev, rank)), _test_sequences(None)),
+    "one_at_a_time": DataKind("one_at_a_time", True, lambda cfg, x, y, dev, rank: OneAtATimeSampler(
+        x, y, cfg.seq_len, cfg.train.batch_size, **_kw(cfg, dev, rank)), _test_sequences("rotation_hue")),   # tested on both
+    "dsprites": DataKind("dsprites", False, lambda cfg, x, y, dev, rank: DSpritesSampler(
+        seq_len=cfg.seq_len, batch_size=cfg.train.batch_size, **_kw(cfg, dev, rank)),
         lambda cfg, dev, source: eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)),
 }
 

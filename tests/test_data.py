@@ -52,7 +52,7 @@ def test_frame_S_equals_frame_0(mnist, tf):
     assert torch.allclose(nxt, seq[:, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("tf,channels", [("rotation", 1), ("hue", 3), ("scale", 1), ("rotation_hue", 3), ("perspective", 1)])
+@pytest.mark.parametrize("tf,channels", [("rotation", 1), ("hue", 3), ("scale", 1), ("rotation_hue", 3), ("wobble", 1), ("perspective", 3)])
 def test_shapes_per_transform(mnist, tf, channels):
     seq = make_sequences(mnist[1][0][:3], tf, 12)
     assert seq.shape == (3, 12, channels, 28, 28)
@@ -198,23 +198,23 @@ def _ray_cast(img, axis_deg, tilt=PERSPECTIVE_TILT, d=PERSPECTIVE_DISTANCE):
 
 
 def test_perspective_shape_and_range(mnist):
-    seq = make_sequences(mnist[1][0][:3], "perspective", 15)
+    seq = make_sequences(mnist[1][0][:3], "wobble", 15)
     assert seq.shape == (3, 15, 1, 28, 28) and seq.min() >= 0 and seq.max() <= 1
 
 
 def test_perspective_cyclic_frame_S_is_frame_0(mnist):
     x = mnist[1][0][:4]
     start = torch.tensor([0, 4, 9, 17])
-    seq = make_sequences(x, "perspective", 18, start=start)
-    assert torch.equal(seq, make_sequences(x, "perspective", 18, start=start + 18))
-    assert torch.allclose(make_sequences(x, "perspective", 18, start=start + 17)[:, 1], seq[:, 0], atol=1e-6)
+    seq = make_sequences(x, "wobble", 18, start=start)
+    assert torch.equal(seq, make_sequences(x, "wobble", 18, start=start + 18))
+    assert torch.allclose(make_sequences(x, "wobble", 18, start=start + 17)[:, 1], seq[:, 0], atol=1e-6)
     # the tilt axis turns through a full circle: phase S's axis angle equals phase 0's plus 360 degrees
     assert torch.allclose(perspective_homography(torch.tensor([0.0])), perspective_homography(torch.tensor([360.0])), atol=1e-5)
 
 
 def test_perspective_no_frame_is_the_identity_and_frames_differ(mnist):
     x = mnist[1][0][:4]
-    seq = make_sequences(x, "perspective", 12, start=0)
+    seq = make_sequences(x, "wobble", 12, start=0)
     # identity-free: every frame is foreshortened, none equals the flat digit ...
     assert ((seq - x[:, None]).abs().amax((2, 3, 4)) > 0.3).all()
     # ... the ink is roughly conserved (a 35 degree tilt keeps most of the area) ...
@@ -228,7 +228,7 @@ def test_perspective_batch_equals_per_sample_loop(mnist):
     x = mnist[1][0][:3]
     start = torch.tensor([0, 5, 11])
     S = 12
-    seq = make_sequences(x, "perspective", S, start=start)
+    seq = make_sequences(x, "wobble", S, start=start)
     for b in range(3):
         for l in (0, 3, 7):
             ref = _ray_cast(x[b], 360.0 / S * ((int(start[b]) + l) % S))
@@ -249,6 +249,58 @@ def test_perspective_bad_inputs():
     with pytest.raises(ValueError, match="distance must"):
         perspective_homography(torch.zeros(2), distance=0.5)
     with pytest.raises(ValueError, match="seq_len must be"):
-        make_sequences(torch.rand(2, 1, 28, 28), "perspective", seq_len=1)
+        make_sequences(torch.rand(2, 1, 28, 28), "wobble", seq_len=1)
     with pytest.raises(ValueError, match="transform must be one of"):
         make_sequences(torch.rand(2, 1, 28, 28), "perspectives")
+
+
+# ---- the paper code's perspective (spin about the vertical axis + equal in-plane turn + hue) ----------------------
+from tvae_nb.data import spin_homography, hue_to_rgb, transform_channels, COLOUR_TRANSFORMS
+
+
+def _project(u, v, a_deg):
+    "Forward model, written out: the plane point (u, v, 0) turned by R_y(a) R_z(a), moved to depth d = sqrt(2)/sin(a), pinhole with focal d."
+    a = math.radians(a_deg)
+    c, s = math.cos(a), math.sin(a)
+    x, y = c * u - s * v, s * u + c * v                   # R_z: in the image plane
+    X, Y, Z = c * x, y, s * x                            # R_y: about the vertical axis (z' = 0)
+    d = math.sqrt(2) / s
+    return d * X / (Z + d), d * Y / (Z + d)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-1, 1), st.floats(-1, 1), st.sampled_from([20.0, 40.0, 100.0, 160.0, 200.0, 250.0, 340.0]))
+def test_spin_homography_is_the_pinhole_projection(u, v, a):
+    H = spin_homography(torch.tensor([a]))[0].double()
+    p = H @ torch.tensor([u, v, 1.0], dtype=torch.float64)
+    want = _project(u, v, a)
+    assert abs(p[0] / p[2] - want[0]) < 1e-4 and abs(p[1] / p[2] - want[1]) < 1e-4
+
+
+def test_spin_nudges_the_undefined_angles_as_the_papers_code():
+    assert torch.allclose(spin_homography(torch.tensor([180.0])), spin_homography(torch.tensor([181.0])))
+    assert torch.allclose(spin_homography(torch.tensor([90.0])), spin_homography(torch.tensor([91.0])))
+    H0 = spin_homography(torch.tensor([0.0, 360.0]))
+    assert torch.allclose(H0 / H0[:, 2:, 2:], torch.eye(3).expand(2, 3, 3), atol=1e-6)   # 0° = 360°: the identity
+
+
+def test_perspective_sequences_cycle_with_their_own_hue_phase(mnist):
+    x = mnist[1][0][::300][:4]
+    start, hue0 = torch.tensor([0, 2, 7, 11]), torch.tensor([5, 0, 2, 9])   # not 90° or 270°: edge-on, no ink
+    seq = make_sequences(x, "perspective", 12, start=start, hue_start=hue0)
+    assert seq.shape == (4, 12, 3, 28, 28)
+    assert torch.allclose(seq, make_sequences(x, "perspective", 12, start=start + 12, hue_start=hue0 + 12))
+    shape = make_sequences(x, "perspective", 12, start=start).amax(2)          # hue locked to the spin's phase
+    assert torch.allclose(seq.amax(2), shape, atol=1e-6)                        # the hue's phase does not move the ink
+    ink = seq[:, 0].sum((-2, -1))                                               # (4, 3)
+    assert torch.allclose(ink / ink.amax(1, keepdim=True), hue_to_rgb(30.0 * hue0.float()), atol=1e-5)
+    s = SequenceSampler(mnist[0][0], mnist[0][1], "perspective", 12, batch_size=64, seed=0).sample()
+    hue_phase = torch.stack([hue_to_rgb(torch.tensor(30.0 * k)) for k in range(12)])      # (12, 3)
+    f0 = s.x[:, 0].sum((-2, -1)); f0 = f0 / f0.amax(1, keepdim=True)
+    drawn = (f0[:, None] - hue_phase[None]).abs().sum(-1).argmin(1)             # each sequence's hue phase at frame 0
+    assert (drawn != s.start).float().mean() > 0.5                              # independent of the spin's start
+
+
+def test_channels_follow_the_colour_transforms():
+    assert [transform_channels(t) for t in TRANSFORMS] == [1, 3, 1, 3, 1, 3]
+    assert transform_channels("paper") == 3 and set(COLOUR_TRANSFORMS) >= {"hue", "perspective"}

@@ -222,7 +222,7 @@ LIBRARY_CALLS = [
     (ex.check_neighbour_agreement, lambda p: neighbour_agreement(p)[0], "neighbour_agreement"),
     (ex.check_invariance_error, invariance_error, "invariance_error"),
     (ex.check_equivariance_error, equivariance_error, "equivariance_error"),
-    (ex.check_cycle_angles, lambda S: transform_params("perspective", torch.arange(S), S)["tilt_axis"], "transform_params"),
+    (ex.check_cycle_angles, lambda S: transform_params("wobble", torch.arange(S), S)["tilt_axis"], "transform_params"),
     (ex.check_capsule_offset, lambda a, b: int(capsule_offsets(torch.stack([a, b])[None, :, None])[0, 1]), "capsule_offsets"),
     (ex.check_pearson, pearson, "pearson"),
     (ex.check_pearson, lambda x, y: torch.corrcoef(torch.stack([x, y]))[0, 1], "corrcoef"),

@@ -77,7 +77,7 @@ def test_sequence_viewer(images):
             assert torch.equal(sv.view.frames[0], ref[0]) and torch.equal(sv.view.frames, ref)
     sv.digit.value, sv.phase.value = 2, 4
     before = (sv.view.frames.clone(), sv.image.value)
-    sv.transform.value = "perspective"
+    sv.transform.value = "wobble"
     assert not torch.equal(sv.view.frames, before[0]) and sv.image.value != before[1]
     assert set(sv.transform.options) == set(TRANSFORMS)
     sv.seq_len.value = 5

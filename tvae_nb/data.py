@@ -19,10 +19,11 @@ from .core import (fast_mode, pick, available_devices, get_device, MAX_SEED, MAX
                           check_number, check_bool, check_choice, input_checks)
 
 # %% auto #0
-__all__ = ['TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'default_data_root', 'load_mnist',
-           'transform_params', 'hue_to_rgb', 'perspective_homography', 'perspective_grid', 'perspective_warp',
-           'check_images', 'make_sequences', 'sequence_grid', 'plot_sequences', 'save_sequence_grid', 'ImageBatch',
-           'ImageSampler', 'SequenceBatch', 'SequenceSampler', 'OneAtATimeSampler', 'paper_sequences', 'eval_sequences']
+__all__ = ['TRANSFORMS', 'COLOUR_TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'default_data_root',
+           'load_mnist', 'transform_params', 'transform_channels', 'hue_to_rgb', 'perspective_homography',
+           'perspective_grid', 'perspective_warp', 'spin_homography', 'spin_grid', 'check_images', 'make_sequences',
+           'sequence_grid', 'plot_sequences', 'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch',
+           'SequenceSampler', 'OneAtATimeSampler', 'paper_sequences', 'eval_sequences']
 
 # %% ../nbs/01_data.ipynb #f81ec22e
 def _embedded_path() -> Path:
@@ -76,8 +77,9 @@ def load_mnist(split: str = "train", # 'train' (60,000 digits) or 'test' (10,000
     return images, labels
 
 # %% ../nbs/01_data.ipynb #fa960dda
-TRANSFORMS = ("rotation", "hue", "scale", "rotation_hue", "perspective")
-PERSPECTIVE_TILT = 35.0       # degrees the digit's plane leans away from the screen in `perspective` sequences
+TRANSFORMS = ("rotation", "hue", "scale", "rotation_hue", "wobble", "perspective")
+COLOUR_TRANSFORMS = ("hue", "rotation_hue", "perspective", "paper")   # those drawn in colour (B, S, 3, H, W)
+PERSPECTIVE_TILT = 35.0       # degrees the digit's plane leans away from the screen in `wobble` sequences
 PERSPECTIVE_DISTANCE = 3.0    # camera distance from the digit, in half image widths
 
 # %% ../nbs/01_data.ipynb #6599feb7
@@ -85,17 +87,21 @@ def transform_params(transform: str, # one of `TRANSFORMS`
                      phase: torch.Tensor, # integer phases in [0, seq_len), any shape
                      seq_len: int, # S, the steps of one cycle (>= 2)
                     ) -> dict:
-    "The parameters (angle, hue, tilt-axis direction in degrees; scale) of `transform` at integer `phase` of a cycle of `seq_len`."
+    "The parameters (angle, hue, tilt-axis direction, spin in degrees; scale) of `transform` at integer `phase` of a cycle of `seq_len`."
     seq_len = check_int("seq_len", seq_len, 2)
     phase = phase.to(torch.float32)
-    zero, one = torch.zeros_like(phase), torch.ones_like(phase)
-    step = 360.0 / seq_len
-    if transform == "rotation": return dict(angle=phase * step, hue=None, scale=one, tilt_axis=None)
-    if transform == "hue": return dict(angle=zero, hue=phase * step, scale=one, tilt_axis=None)
-    if transform == "rotation_hue": return dict(angle=phase * step, hue=phase * step, scale=one, tilt_axis=None)
-    if transform == "scale": return dict(angle=zero, hue=None, scale=0.60 + (1.26 - 0.60) * phase / (seq_len - 1), tilt_axis=None)
-    if transform == "perspective": return dict(angle=zero, hue=None, scale=one, tilt_axis=phase * step)
-    raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+    turn = phase * (360.0 / seq_len)                                  # one step of a cycle: 360/S degrees
+    moves = {"rotation": dict(angle=turn), "hue": dict(hue=turn), "rotation_hue": dict(angle=turn, hue=turn),
+             "scale": dict(scale=0.60 + (1.26 - 0.60) * phase / (seq_len - 1)), "wobble": dict(tilt_axis=turn),
+             "perspective": dict(spin=turn, hue=turn)}
+    if transform not in moves: raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+    return dict(dict(angle=torch.zeros_like(phase), hue=None, scale=torch.ones_like(phase), tilt_axis=None, spin=None),
+                **moves[transform])
+
+def transform_channels(transform: str, # a transform of `TRANSFORMS`, or 'paper'
+                      ) -> int:
+    "The colour channels C of `transform`'s frames: 3 for those that change or carry a hue, 1 for grey."
+    return 3 if transform in COLOUR_TRANSFORMS else 1
 
 # %% ../nbs/01_data.ipynb #e8ff2cf2
 def _affine_grid(angle: torch.Tensor, scale: torch.Tensor, size, dtype=torch.float32) -> torch.Tensor:
@@ -149,7 +155,12 @@ def perspective_grid(tilt_axis: torch.Tensor, # (N,) direction of each tilt axis
     if not isinstance(tilt_axis, torch.Tensor) or tuple(tilt_axis.shape) != (N,):
         got = tuple(tilt_axis.shape) if isinstance(tilt_axis, torch.Tensor) else type(tilt_axis).__name__
         raise ValueError(f"tilt_axis must have shape ({N},), one axis per frame of size {tuple(size)}; got {got}")
-    Hinv = torch.linalg.inv(perspective_homography(tilt_axis, tilt, distance)).to(dtype)   # (N, 3, 3)
+    return _homography_grid(perspective_homography(tilt_axis, tilt, distance), size, dtype)
+
+def _homography_grid(Hm: torch.Tensor, size, dtype=torch.float32) -> torch.Tensor:
+    "Sampling grids `(N, H, W, 2)`: for each screen pixel, the digit-plane point that homographies `Hm` (N, 3, 3) send there."
+    N, C, H, W = size
+    Hinv = torch.linalg.inv(Hm).to(dtype)                                      # (N, 3, 3)
     eye = torch.eye(2, 3, device=Hinv.device, dtype=dtype).expand(N, 2, 3)
     screen = F.affine_grid(eye, [N, C, H, W], align_corners=False)             # (N, H, W, 2): pixel centres in [-1, 1]
     screen = torch.cat([screen, torch.ones_like(screen[..., :1])], -1)         # (N, H, W, 3): homogeneous
@@ -164,6 +175,35 @@ def perspective_warp(frames: torch.Tensor, # (N, C, H, W) images to warp
     "Render `frames` (N, C, H, W) on a plane tilted by `tilt`° about the axis at `tilt_axis`° (N,), seen by a pinhole camera."
     grid = perspective_grid(tilt_axis.to(frames.device), frames.shape, tilt, distance, frames.dtype)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+# %% ../nbs/01_data.ipynb #b563bd75
+def spin_homography(angle: torch.Tensor, # (N,) spin angles in degrees
+                   ) -> torch.Tensor:
+    "Homographies `(N, 3, 3)` of the paper code's perspective frames: the digit turned by `angle`° in its plane, then spun by `angle`° about the vertical axis, seen from distance √2/sin(angle)."
+    if not isinstance(angle, torch.Tensor) or angle.ndim != 1 or not torch.isfinite(angle).all():
+        got = f"shape {tuple(angle.shape)}, values {angle.tolist()[:4]}" if isinstance(angle, torch.Tensor) else repr(angle)
+        raise ValueError(f"angle must be a 1-D tensor (N,) of finite angles in degrees, got {got}")
+    a = angle.to(torch.float64) % 360
+    a = torch.where(a == 180, 181.0, torch.where((a == 90) | (a == 270), a + 1, a))  # undefined distance; edge-on plane
+    c, s = torch.cos(torch.deg2rad(a)), torch.sin(torch.deg2rad(a))
+    d = torch.where(s == 0, torch.ones_like(s), math.sqrt(2) / s)      # s = 0 only at 0°: the identity at any distance
+    e1 = torch.stack([c * c, s, s * c], -1)                           # (N, 3): R_y(a) R_z(a) applied to (1, 0, 0)
+    e2 = torch.stack([-s * c, c, -s * s], -1)                         # (N, 3): ... and to (0, 1, 0)
+    cen = torch.stack([torch.zeros_like(d), torch.zeros_like(d), d], -1)   # (N, 3): the plane's centre
+    M = torch.stack([e1, e2, cen], -1)                                # (N, 3, 3), columns e1, e2, c
+    scale = torch.stack([d, d, torch.ones_like(d)], -1)               # (N, 3): focal length = distance
+    return (scale[..., None] * M).to(torch.float32)
+
+def spin_grid(angle: torch.Tensor, # (N,) spin angles in degrees
+              size, # (N, C, H, W), the size of the frames to warp
+              dtype=torch.float32, # dtype of the grid
+             ) -> torch.Tensor:
+    "Sampling grids `(N, H, W, 2)` of the paper code's perspective frames at `angle`° (N,)."
+    N = size[0]
+    if not isinstance(angle, torch.Tensor) or tuple(angle.shape) != (N,):
+        got = tuple(angle.shape) if isinstance(angle, torch.Tensor) else type(angle).__name__
+        raise ValueError(f"angle must have shape ({N},), one angle per frame of size {tuple(size)}; got {got}")
+    return _homography_grid(spin_homography(angle), size, dtype)
 
 # %% ../nbs/01_data.ipynb #bf746f33
 def check_images(images, # what should be (B, 1, H, H) float images in [0, 1]
@@ -201,8 +241,9 @@ def make_sequences(images: torch.Tensor, # (B, 1, H, H) grey digits in [0, 1]
                    seq_len: int = 18, # S, frames per sequence = steps of one cycle (>= 2)
                    start=None, # phase of frame 0: None (random per sequence), an int, or a (B,) integer tensor
                    generator: torch.Generator | None = None, # draws the random start phases (None: torch's global generator)
+                   hue_start=None, # the hue's phase at frame 0 where it differs from `start` (None: `start`), as `start`
                   ) -> torch.Tensor:
-    "Cyclic sequences `(B, S, C, H, W)`: frame l shows `images` under `transform` at phase (start + l) mod S."
+    "Cyclic sequences `(B, S, C, H, W)`: frame l shows `images` under `transform` at phase (start + l) mod S (its hue at (hue_start + l) mod S)."
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
     if not isinstance(seq_len, (int, np.integer)) or isinstance(seq_len, bool) or seq_len < 2:
@@ -216,11 +257,15 @@ def make_sequences(images: torch.Tensor, # (B, 1, H, H) grey digits in [0, 1]
     p = transform_params(transform, torch.arange(S, device=images.device), S)            # each (S,)
     frames = images[:, None].expand(B, S, 1, H, W).reshape(B * S, 1, H, W)    # (B*S, 1, H, W)
     if p["tilt_axis"] is not None: grids = perspective_grid(p["tilt_axis"], (S, 1, H, W), dtype=frames.dtype)
+    elif p["spin"] is not None: grids = spin_grid(p["spin"], (S, 1, H, W), dtype=frames.dtype)
     elif transform != "hue": grids = _affine_grid(p["angle"], p["scale"], (S, 1, H, W), frames.dtype)
     else: grids = None
     if grids is not None:
         frames = F.grid_sample(frames, grids[phase], mode="bilinear", padding_mode="zeros", align_corners=False)
     if p["hue"] is not None:
+        if hue_start is not None:
+            hs = _check_start(hue_start, B, S, images.device, generator)
+            phase = ((hs[:, None] + torch.arange(S, device=images.device)) % S).reshape(-1)   # (B*S,): the hue's phases
         rgb = hue_to_rgb(p["hue"]).to(frames)[phase]                           # (B*S, 3)
         frames = frames * rgb[:, :, None, None]                                # (B*S, 3, H, W)
     return frames.reshape(B, S, frames.shape[1], H, W)                         # (B, S, C, H, W)
@@ -349,6 +394,9 @@ class SequenceSampler(ImageSampler):
             kind = torch.randint(0, 3, (self.batch_size,), generator=self.gen)
             fixed = torch.randint(0, self.seq_len, (self.batch_size, 3), generator=self.gen)
             x = paper_sequences(self._dev_images[idx], self.seq_len, start, kind, fixed)
+        elif self.transform == "perspective":                         # as the paper's code: the hue starts at its own phase
+            hue_start = torch.randint(0, self.seq_len, (self.batch_size,), generator=self.gen).to(self.device)
+            x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start, hue_start=hue_start)
         else: x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start)
         return SequenceBatch(x, self._dev_labels[idx], start)
 

@@ -30,7 +30,7 @@ _TOLD = set()     # what this process has already said (which MNIST it loaded)
 
 class DataKind(NamedTuple):
     "One kind of data an experiment trains on: how its training sampler and its fixed held-out batch are made."
-    name: str             # 'images', 'sequences', 'one_at_a_time' or 'dsprites'
+    name: str             # 'images', 'sequences', 'one_at_a_time', 'one_of_three' or 'dsprites'
     mnist: bool           # whether it reads MNIST (dSprites is drawn procedurally)
     sampler: Callable     # (cfg, x, y, device, rank) -> a sampler; x, y: the training digits kept (None for dSprites)
     held_out: Callable    # (cfg, device, source) -> the held-out batch
@@ -57,6 +57,8 @@ DATA_KINDS = {
         x, y, cfg.transform, cfg.seq_len, cfg.train.batch_size, **_kw(cfg, dev, rank)), _test_sequences(None)),
     "one_at_a_time": DataKind("one_at_a_time", True, lambda cfg, x, y, dev, rank: OneAtATimeSampler(
         x, y, cfg.seq_len, cfg.train.batch_size, **_kw(cfg, dev, rank)), _test_sequences("rotation_hue")),   # tested on both
+    "one_of_three": DataKind("one_of_three", True, lambda cfg, x, y, dev, rank: SequenceSampler(       # the paper's B.4
+        x, y, "paper", cfg.seq_len, cfg.train.batch_size, **_kw(cfg, dev, rank)), _test_sequences("rotation_hue")),
     "dsprites": DataKind("dsprites", False, lambda cfg, x, y, dev, rank: DSpritesSampler(
         seq_len=cfg.seq_len, batch_size=cfg.train.batch_size, **_kw(cfg, dev, rank)),
         lambda cfg, dev, source: eval_dsprites(n=cfg.n_eval, seq_len=cfg.seq_len, seed=cfg.eval_seed, device=dev)),
@@ -67,7 +69,7 @@ def data_kind(cfg: ExperimentConfig, # the experiment
     "The kind of data `cfg` trains on: the one place that reads its dataset and transform to decide."
     if cfg.dataset == "dsprites": return DATA_KINDS["dsprites"]
     if cfg.transform == IMAGE_TRANSFORM: return DATA_KINDS["images"]
-    return DATA_KINDS["one_at_a_time" if cfg.transform == "rotation_or_hue" else "sequences"]
+    return DATA_KINDS[{"rotation_or_hue": "one_at_a_time", "rotation_scale_or_hue": "one_of_three"}.get(cfg.transform, "sequences")]
 
 def data_source(cfg: ExperimentConfig, # the experiment (its budget and dataset)
                 source: str = "auto", # 'auto', 'embedded' or 'torchvision' (see `load_mnist`)

@@ -11,7 +11,7 @@ from dataclasses import MISSING, dataclass, field, asdict, fields, replace
 from typing import Callable
 
 from .core import MAX_SEED, MAX_STEPS, check_choice, check_int, check_number
-from .data import TRANSFORMS
+from .data import COLOUR_TRANSFORMS, TRANSFORMS
 from .train import TrainConfig
 from .tvae import TVAEConfig, dataclass_from_dict
 
@@ -25,11 +25,12 @@ __all__ = ['BUDGETS', 'DATASETS', 'TRAIN_ONLY_TRANSFORMS', 'IMAGE_TRANSFORM', 'M
 # %% ../nbs/09a_recipes.ipynb #664c6e90
 BUDGETS = ("fast", "quick", "long", "paper")          # the one list of budgets: configs, recipes and the command line read it
 DATASETS = ("mnist", "dsprites")
-TRAIN_ONLY_TRANSFORMS = ("rotation_or_hue",)   # training data of the generalisation run (chapter 7); evaluated on rotation_hue
+TRAIN_ONLY_TRANSFORMS = ("rotation_scale_or_hue", "rotation_or_hue")   # generalisation runs (chapter 7): trained on
+# one move per sequence (the paper's protocol; or the course's rotation or hue only), evaluated on rotation_hue
 IMAGE_TRANSFORM = "none"                                       # single images, no sequence (seq_len = 1)
 MNIST_TRANSFORMS = TRANSFORMS + ("paper",) + TRAIN_ONLY_TRANSFORMS + (IMAGE_TRANSFORM,)
 
-def _colour(transform: str) -> bool: return "hue" in transform or transform == "paper"
+def _colour(transform: str) -> bool: return transform in COLOUR_TRANSFORMS or transform in TRAIN_ONLY_TRANSFORMS
 
 NEUTRAL = {"val_fraction": 0.0}   # fields added after runs were recorded, and the value at which `to_dict` leaves them out
 
@@ -329,10 +330,15 @@ _add_capsule("fig4-capsules-partial", "Figure 4: capsule-roll traversals of the 
              window="partial", transform="rotation")
 _add_capsule("combined-rotation-hue", "Combined transforms: rotation and hue change together in each sequence",
              window="partial", transform="rotation_hue")
-_add_capsule("generalisation-rotation-hue", "Generalisation (appendix B.4): train on rotation-only or hue-only sequences, "
-             "test on combined rotation+hue", window="partial", transform="rotation_or_hue")
-_add_capsule("perspective", "Perspective transforms (out-of-plane rotation) of MNIST digits",
-             window="partial", transform="perspective")
+_add_capsule("generalisation-rotation-hue", "Generalisation (appendix B.4): train on sequences where one of rotation, "
+             "scale or hue moves (the paper's protocol), test on combined rotation+hue", window="partial",
+             transform="rotation_scale_or_hue")
+_add_capsule("generalisation-rotation-or-hue", "Generalisation, the course's variant: train on rotation-only or hue-only "
+             "sequences, test on combined rotation+hue", window="partial", transform="rotation_or_hue")
+_add_capsule("perspective", "Perspective (the paper's): a spin about the vertical axis with an equal in-plane turn and "
+             "a hue change", window="partial", transform="perspective")
+_add_capsule("perspective-wobble", "Perspective, the course's wobble: the digit's tilted plane precesses once per cycle",
+             window="partial", transform="wobble")
 
 @register("fig3-torus-mnist")
 def _fig3(budget: str) -> ExperimentConfig:

@@ -23,7 +23,7 @@ __all__ = ['fig_png', 'SequenceView', 'SequenceViewer', 'sequence_viewer', 'Roll
 
 # %% ../nbs/12_widgets.ipynb #78c2640d
 def fig_png(fig, # a matplotlib figure (closed afterwards)
-            dpi: int = 80, # resolution of the PNG
+            dpi: int = 110, # resolution of the PNG (110: about 1,000 pixels across a 9-inch explorer)
            ) -> bytes:
     "Render a matplotlib figure to PNG bytes and close it."
     import matplotlib.pyplot as plt
@@ -85,11 +85,11 @@ class SequenceViewer(_Explorer):
         import matplotlib.pyplot as plt
         view = view or self.compute()
         S = len(view.frames)
-        fig, ax = plt.subplots(figsize=(min(16, 0.6 * S + 1), 1.3))
+        fig, ax = plt.subplots(figsize=(min(16, 0.8 * S + 1), 1.9))
         ax.imshow(sequence_grid(view.frames[None]).numpy(), interpolation="nearest")
-        ax.set_xticks([(view.frames.shape[-1] + 1) * (i + 0.5) for i in range(S)]); ax.set_xticklabels(view.phases.tolist(), fontsize=7)
+        ax.set_xticks([(view.frames.shape[-1] + 1) * (i + 0.5) for i in range(S)]); ax.set_xticklabels(view.phases.tolist(), fontsize=10)
         ax.set_yticks([]); ax.set_xlabel("phase")
-        ax.set_title(f"{self.transform.value}, S = {S}, starting at phase {view.phases[0].item()}", fontsize=9)
+        ax.set_title(f"{self.transform.value}, S = {S}, starting at phase {view.phases[0].item()}", fontsize=12)
         return fig
 
     def describe(self, view, # the view drawn
@@ -144,13 +144,13 @@ class RollExplorer(_Explorer):
         "True frame k, predicted frame k, and the prediction's error against every frame."
         import matplotlib.pyplot as plt
         view = view or self.compute()
-        fig, axes = plt.subplots(1, 3, figsize=(7, 2.1), gridspec_kw=dict(width_ratios=[1, 1, 2.2]))
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.0), gridspec_kw=dict(width_ratios=[1, 1, 2.2]))
         for ax, im, title in zip(axes, (view.true, view.pred), (f"true frame {self.k.value}", f"frame 0 rolled by {self.k.value}")):
-            ax.imshow(_img(im), cmap="gray", vmin=0, vmax=1); ax.set_title(title, fontsize=9); ax.axis("off")
+            ax.imshow(_img(im), cmap="gray", vmin=0, vmax=1); ax.set_title(title, fontsize=12); ax.axis("off")
         axes[2].bar(range(len(view.errors)), view.errors.cpu().numpy(), color="0.7")
         axes[2].bar([self.k.value], [view.error], color="C3")
-        axes[2].set_xlabel("frame", fontsize=8); axes[2].set_title("error of the prediction vs each frame", fontsize=9)
-        axes[2].tick_params(labelsize=7)
+        axes[2].set_xlabel("frame", fontsize=11); axes[2].set_title("error of the prediction vs each frame", fontsize=12)
+        axes[2].tick_params(labelsize=10)
         return fig
 
     def describe(self, view, # the view drawn
@@ -239,17 +239,17 @@ class TopographyExplorer(_Explorer):
         "The class map with the unit marked, its tuning curve, and its top images."
         import matplotlib.pyplot as plt
         view = view or self.compute()
-        fig = plt.figure(figsize=(8, 3.2))
+        fig = plt.figure(figsize=(11, 4.2))
         gs = fig.add_gridspec(2, max(self.n_top, 2), height_ratios=[3, 1])
         ax = fig.add_subplot(gs[0, :self.n_top // 2])
         ax.imshow(self.cmap.preferred.numpy(), cmap="tab10", vmin=0, vmax=9)
         r, c = divmod(view.unit, self.side)
         ax.plot([c], [r], marker="s", mfc="none", mec="k", ms=9, mew=2)
-        ax.set_title("preferred class (unit marked)", fontsize=9); ax.set_xticks([]); ax.set_yticks([])
+        ax.set_title("preferred class (unit marked)", fontsize=12); ax.set_xticks([]); ax.set_yticks([])
         ax = fig.add_subplot(gs[0, self.n_top // 2:])
         cols = ["C3" if i == view.preferred else "0.6" for i in range(len(view.tuning))]
         ax.bar(range(len(view.tuning)), view.tuning.numpy(), color=cols); ax.set_xticks(range(len(view.tuning)))
-        ax.set_title(f"unit ({r}, {c}): tuning, prefers {view.preferred}", fontsize=9); ax.tick_params(labelsize=7)
+        ax.set_title(f"unit ({r}, {c}): tuning, prefers {view.preferred}", fontsize=12); ax.tick_params(labelsize=10)
         for j, i in enumerate(view.top.tolist()):
             a = fig.add_subplot(gs[1, j]); a.imshow(_img(self.images[i]), cmap="gray"); a.axis("off")
         return fig

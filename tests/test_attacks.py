@@ -14,7 +14,7 @@ import torch
 
 from tvae_nb.checkpoint import CHECKPOINT, LOCK, RunLock, _envelope, check_regular, load_checkpoint, open_nofollow, save_checkpoint
 from tvae_nb.cli import main
-from tvae_nb.runner import run_experiment
+from tvae_nb.runner import RunLimit, run_experiment
 
 from conftest import tiny_experiment
 
@@ -489,8 +489,9 @@ def _tiny_tvae(model="tvae"):
 
 LIB = [
     ("run_experiment cfg a dict", lambda t: run_experiment({"name": "x"}, t / "r"), "cfg must be an ExperimentConfig, got dict"),
-    ("run_experiment stop_after=-1", lambda t: run_experiment(tiny(), t / "r", stop_after=-1), "stop_after must be an integer >= 0"),
-    ("run_experiment max_seconds=nan", lambda t: run_experiment(tiny(), t / "r", max_seconds=float("nan")), "max_seconds must be"),
+    ("run_experiment limit steps=-1", lambda t: run_experiment(tiny(), t / "r", limit=RunLimit(steps=-1)), "limit.steps must be an integer >= 0"),
+    ("run_experiment limit seconds=nan", lambda t: run_experiment(tiny(), t / "r", limit=RunLimit(seconds=float("nan"))), "limit.seconds must be"),
+    ("run_experiment limit=5", lambda t: run_experiment(tiny(), t / "r", limit=5), "limit must be a RunLimit(steps, seconds), got 5"),
     ("run_experiment resume and overwrite", lambda t: run_experiment(tiny(), t / "r", resume=True, overwrite=True),
      "--resume and --overwrite contradict each other"),
     ("run_experiment resume with no checkpoint", lambda t: run_experiment(tiny(), t / "r", resume=True), "--resume: no checkpoint at"),

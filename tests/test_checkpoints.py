@@ -9,7 +9,7 @@ import torch
 
 from tvae_nb.recipes import make_experiment
 from tvae_nb.checkpoint import CHECKPOINT, CHECKPOINT_FORMAT, _envelope, load_checkpoint, save_checkpoint
-from tvae_nb.runner import run_experiment
+from tvae_nb.runner import RunLimit, run_experiment
 
 from conftest import tiny_experiment
 
@@ -26,7 +26,7 @@ def tiny(steps=6, every=3, **train):
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ck") / "run"
     cfg = tiny()
-    res = run_experiment(cfg, out, progress=False, stop_after=3)
+    res = run_experiment(cfg, out, progress=False, limit=RunLimit(steps=3))
     return cfg, out, res
 
 

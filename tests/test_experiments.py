@@ -11,7 +11,7 @@ from tvae_nb.cli import main
 from tvae_nb.data import SequenceSampler, load_mnist
 from tvae_nb.recipes import BUDGETS, EXPERIMENTS, ExperimentConfig, make_experiment
 from tvae_nb.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from tvae_nb.runner import rank_seed, run_experiment
+from tvae_nb.runner import RunLimit, rank_seed, run_experiment
 from tvae_nb.checkpoint import _envelope
 from tvae_nb.train import TrainConfig, kl_warmup, make_optimizer
 from tvae_nb.tvae import TVAEConfig, make_model
@@ -73,7 +73,7 @@ def test_the_course_budgets_hold_nothing_out_and_keep_their_config_json():
 def test_an_earlier_run_folder_resumes(tmp_path):
     "A config.json written before val_fraction existed (no such key) is this config's: the run resumes and finishes."
     cfg = tiny(steps=8)
-    run_experiment(cfg, tmp_path, progress=False, stop_after=4)
+    run_experiment(cfg, tmp_path, progress=False, limit=RunLimit(steps=4))
     conf = json.loads((tmp_path / "config.json").read_text())
     assert set(conf["experiment"]) == OLD_KEYS and conf["experiment"] == cfg.to_dict()
     res = run_experiment(cfg, tmp_path, progress=False, resume=True)
@@ -137,7 +137,7 @@ def test_resume_is_bit_exact(tmp_path, optimizer, stop, sched):
     "Also with free bits that fall during the run and a warm-up of u of its own: the schedule resumes with the step."
     cfg = tiny(steps=12, optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 1e-4, **sched)
     full = run_experiment(cfg, tmp_path / "a", progress=False)
-    part = run_experiment(cfg, tmp_path / "b", progress=False, stop_after=stop)
+    part = run_experiment(cfg, tmp_path / "b", progress=False, limit=RunLimit(steps=stop))
     assert not part.finished and part.step == stop
     torch.manual_seed(999); torch.randn(10)                                   # disturb the global RNG in between
     resumed = run_experiment(cfg, tmp_path / "b", progress=False, resume=True)
@@ -241,7 +241,7 @@ def test_python_dash_m_cli():
     (lambda: TrainConfig(lr=0), "lr"),
     (lambda: TrainConfig(optimizer="lion"), "'adam' or 'sgd'"),
     (lambda: run_experiment(tiny(), "/tmp/tvae-nb-unused", device="tpu"), "tpu"),
-    (lambda: run_experiment(tiny(), "/tmp/tvae-nb-unused", stop_after=-1), "stop_after"),
+    (lambda: run_experiment(tiny(), "/tmp/tvae-nb-unused", limit=RunLimit(steps=-1)), "limit.steps"),
     (lambda: ExperimentConfig.from_dict({"name": "x", "colour": 1}), "unknown ExperimentConfig fields"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_bad_config(make, msg):
@@ -374,7 +374,7 @@ def test_sigint_and_sigterm_checkpoint_the_run(tmp_path):
         assert signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL)   # handlers put back
         step = load_checkpoint(out / CHECKPOINT, cfg)["step"]
         assert 0 < step < cfg.train.steps
-        res = run_experiment(cfg, out, progress=False, resume=True, stop_after=step + 3)
+        res = run_experiment(cfg, out, progress=False, resume=True, limit=RunLimit(steps=step + 3))
         assert res.step == step + 3
 
 
@@ -392,7 +392,7 @@ def test_a_signal_during_set_up_still_leaves_a_resumable_run(tmp_path, monkeypat
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # handler put back
     assert load_checkpoint(tmp_path / CHECKPOINT, cfg)["step"] == 0
     monkeypatch.setattr(ex, "_open_run_folder", real)
-    assert run_experiment(cfg, tmp_path, progress=False, resume=True, stop_after=3).step == 3
+    assert run_experiment(cfg, tmp_path, progress=False, resume=True, limit=RunLimit(steps=3)).step == 3
 
 
 def test_an_evaluation_that_draws_noise_does_not_move_the_training_stream():

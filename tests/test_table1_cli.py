@@ -81,12 +81,12 @@ def test_table1_fast_end_to_end(default_run):
 
 def test_jobs_1_and_an_interrupted_table_give_the_same_numbers(default_run, tmp_path):
     "One process, with one model interrupted half way and resumed by the same command: bit-identical rows."
-    from tvae_nb.runner import run_experiment
+    from tvae_nb.runner import RunLimit, run_experiment
     from tvae_nb.table1 import table1_experiments
     _, _, parallel = default_run
     out = tmp_path / "one"
     cfg = table1_experiments("fast")["TVAE partial L"]
-    half = run_experiment(cfg, out / cfg.name, progress=False, stop_after=cfg.train.steps // 2)   # the interruption
+    half = run_experiment(cfg, out / cfg.name, progress=False, limit=RunLimit(steps=cfg.train.steps // 2))   # the interruption
     assert not half.finished
     r, serial = _table1(out, "--jobs", "1")
     assert serial["jobs"] == 1 and parallel["jobs"] == 2

@@ -97,10 +97,10 @@ def cmd_run(args, # the parsed `tvae-nb run` arguments (name, budget, seed, step
            ):
     "Run one registered experiment (see `tvae_nb.runner.run_experiment`)."
     from tvae_nb.recipes import make_experiment
-    from tvae_nb.runner import run_experiment
+    from tvae_nb.runner import RunLimit, run_experiment
     cfg = make_experiment(args.name, args.budget, seed=args.seed, steps=args.steps, lr=args.lr, grad_clip=args.grad_clip)
     return run_experiment(cfg, args.out or f"runs/{cfg.name}-{cfg.budget}", device=args.device, resume=args.resume,
-                          progress=not args.no_progress, overwrite=args.overwrite, max_seconds=args.max_seconds,
+                          progress=not args.no_progress, overwrite=args.overwrite, limit=RunLimit(seconds=args.max_seconds),
                           source=args.source)
 
 def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform, out, device, seed, jobs, ...)

@@ -197,6 +197,8 @@ class TorusRecipe:
     mu_init: float               # initial μ
     hidden: tuple | None         # encoder hidden sizes; None = the paper's (3n, 2n)
     train_changes: dict          # TrainConfig fields that differ from the budget's capsule recipe
+    eval_every: int | None = None        # steps between evaluations (None: the budget's)
+    checkpoint_every: int | None = None  # steps between checkpoints (None: the budget's)
 
 @dataclass(frozen=True)
 class DSpritesRecipe:
@@ -229,7 +231,8 @@ class RunSettings:
 RUN_SETTINGS = {
     "paper": RunSettings(eval_every=5 * 48_000 // 8, checkpoint_every=48_000 // 8,        # every 5 epochs; every epoch
                          torus=TorusRecipe(side=18, K=5, mu_init=10.0, hidden=None,          # tvae_2d_mnist.py: 250 epochs
-                                           train_changes=dict(batch_size=128, steps=250 * 48_000 // 128, kl_warmup=0, lr=PAPER_LR)),
+                                           train_changes=dict(batch_size=128, steps=250 * 48_000 // 128, kl_warmup=0, lr=PAPER_LR),
+                                           eval_every=5 * 48_000 // 128, checkpoint_every=48_000 // 128),   # its epochs of 128
                          dsprites=DSpritesRecipe(n_caps=15, cap_dim=15, seq_len=15, hidden=None,   # tvae/experiments/*_dsprites.py
                                                  windows=Windows(L1=1, short=5, bubble=5, partial=10, full=15),
                                                  K_by_role=dict(short=1, bubble=5, partial=1, full=1),
@@ -349,7 +352,8 @@ def _fig3(budget: str) -> ExperimentConfig:
                       mu_init=t.mu_init, hidden=t.hidden)
     return ExperimentConfig("fig3-torus-mnist", "Figure 3: TVAE with a 2-D torus topography on single MNIST images",
                             budget, mcfg, replace(r.train, **t.train_changes), "mnist", IMAGE_TRANSFORM, 1, r.n_eval,
-                            r.n_is, eval_every=s.eval_every, checkpoint_every=s.checkpoint_every, val_fraction=r.val_fraction)
+                            r.n_is, eval_every=t.eval_every or s.eval_every, checkpoint_every=t.checkpoint_every or s.checkpoint_every,
+                            val_fraction=r.val_fraction)
 
 # %% ../nbs/09a_recipes.ipynb #4c109a22
 def experiment_table(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')

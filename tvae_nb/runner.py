@@ -26,7 +26,7 @@ from .checkpoint import (CHECKPOINT, LOCK, RunLock, _diff, _history_from_state, 
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'RENDEZVOUS_SECONDS', 'SUMMARY_KEYS', 'LossModule', 'dist_env', 'rank_seed', 'RunResult', 'StopOnSignal',
-           'Checkpointer', 'run_experiment']
+           'Checkpointer', 'RunLimit', 'run_experiment']
 
 # %% ../nbs/09d_runner.ipynb #4e73f020
 class LossModule(nn.Module):
@@ -265,20 +265,25 @@ def _summary(cfg: ExperimentConfig, hist: History, out: Path) -> str:
 SUMMARY_KEYS = ("test_loss", "log_px", "elbo", "kl_z", "kl_u", "E_eq_c_ratio", "E_inv_c_ratio")   # a run's last line
 
 # %% ../nbs/09d_runner.ipynb #fa8a1499
+class RunLimit(NamedTuple):
+    "Where one call of `run_experiment` stops early, leaving a resumable run (None: no limit)."
+    steps: int | None = None          # stop at this step count, as if interrupted
+    seconds: float | None = None      # stop after this many seconds of training (None: the config's `max_seconds`)
+
 def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment`)
                    out_dir=None, # the run folder (default: runs/NAME-BUDGET)
                    device=None, # 'cpu', 'cuda', 'mps' or 'auto' (under torchrun: each process's cuda:LOCAL_RANK)
                    resume: bool = False, # continue from the folder's checkpoint
                    progress: bool | str = True, # a bar on a terminal or notebook, lines otherwise; 'lines': always lines
                    overwrite: bool = False, # start again in a folder that holds a run
-                   stop_after: int | None = None, # stop at this step count, as if interrupted
-                   max_seconds: float | None = None, # stop after this many seconds (default: the config's)
+                   limit: RunLimit = RunLimit(), # where this call stops early, resumable (steps, seconds; None: no limit)
                    source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision' (`data_source`; the paper budget refuses a silent fallback)
                   ) -> RunResult:
     "Train experiment `cfg`, writing config.json, metrics.jsonl, PNG figures and checkpoint.pt into `out_dir`."
     if not isinstance(cfg, ExperimentConfig): raise ValueError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")
-    if stop_after is not None: check_int("stop_after", stop_after, 0)
-    if max_seconds is not None: check_number("max_seconds", max_seconds, positive=True)
+    if not isinstance(limit, RunLimit): raise ValueError(f"limit must be a RunLimit(steps, seconds), got {limit!r}")
+    if limit.steps is not None: check_int("limit.steps", limit.steps, 0)
+    if limit.seconds is not None: check_number("limit.seconds", limit.seconds, positive=True)
     out = Path(out_dir if out_dir is not None else f"runs/{cfg.name}-{cfg.budget}")
     data = data_source(cfg, source)                             # before anything is created: a refused source leaves no folder
     rank, local_rank, world = dist_env()
@@ -296,28 +301,28 @@ def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment
             raise ValueError(f"--resume: checkpoint was written by {ckpt['world_size']} process(es), this run has {world}; "
                              f"resume with the same --nproc_per_node x --nnodes")
         started_pg = _open_process_group(world, dev)
-        try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, data)
+        try: return _train_run(cfg, out, dev, rank, world, ckpt, progress, limit, data)
         finally:
             if started_pg:
                 import torch.distributed as dist
                 dist.destroy_process_group()
 
-def _train_run(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, data) -> RunResult:
+def _train_run(cfg, out, dev, rank, world, ckpt, progress, limit, data) -> RunResult:
     "The body of `run_experiment` once the folder, the checkpoint and the process group are settled."
     stopper = StopOnSignal(restore_after_fit=False)   # Ctrl-C or SIGTERM ends the step, then the run is checkpointed;
     # its handlers stay until the checkpoint is written: a second Ctrl-C (the terminal's, then table1's) cannot cut the save
     if world == 1: stopper.install()          # from the start: a signal during set-up still leaves a resumable folder
-    try: return _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper, data)
+    try: return _train_run_body(cfg, out, dev, rank, world, ckpt, progress, limit, stopper, data)
     finally: stopper.restore()
 
-def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_seconds, stopper, data) -> RunResult:
+def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, limit, stopper, data) -> RunResult:
     main_rank, tc = rank == 0, cfg.train
     model = make_model(cfg.model, seed=tc.seed).to(dev)
     sampler = make_sampler(cfg, dev, rank, verbose=main_rank, source=data)
     opt = make_optimizer(model.parameters(), tc.optimizer, tc.lr, tc.momentum)
     torch.manual_seed(rank_seed(tc.seed, rank))
     hist = _restore(ckpt, model, opt, sampler, rank, dev, out) if ckpt is not None else History()
-    start, end = len(hist.steps), tc.steps if stop_after is None else min(tc.steps, stop_after)
+    start, end = len(hist.steps), tc.steps if limit.steps is None else min(tc.steps, limit.steps)
     batch = eval_batch(cfg, dev, data) if main_rank else None
     if main_rank:
         _open_run_folder(out, cfg, hist, ckpt is not None, _data_record(data, sampler))
@@ -327,7 +332,7 @@ def _train_run_body(cfg, out, dev, rank, world, ckpt, progress, stop_after, max_
     checkpointer = Checkpointer(cfg, out, model, opt, sampler, dev, world, batch)
     callbacks = [*([EvalEvery(evaluate_run, cfg.eval_every, functools.partial(_log_eval, out))] if main_rank else []),
                  checkpointer]
-    secs = max_seconds if max_seconds is not None else tc.max_seconds
+    secs = limit.seconds if limit.seconds is not None else tc.max_seconds
     if world > 1 and secs is not None:
         if main_rank: print("[tvae-nb] time budgets are per process; ignored under torchrun (use steps)")
         secs = None

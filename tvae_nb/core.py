@@ -189,8 +189,10 @@ class Table:
 
     def html(self) -> str:
         "The table as HTML: a `<table>` with its caption, a header row and a row per row, every text escaped."
-        side = {"l": "text-align:left;padding:1px 6px", "r": "text-align:right;padding:1px 6px"}
-        cells = lambda tag, vals: "".join(f'<{tag} style="{side[a]}">{html.escape(v)}</{tag}>' for v, a in zip(vals, self.align))
+        side = {"l": "text-align:left;padding:1px 6px", "r": "text-align:right;padding:1px 6px;font-variant-numeric:tabular-nums"}
+        nowrap = {"th": "", "td": ";white-space:nowrap"}                     # a header may wrap, a name or number not
+        cells = lambda tag, vals: "".join(f'<{tag} style="{side[a]}{nowrap[tag]}">{html.escape(v)}</{tag}>'
+                                          for v, a in zip(vals, self.align))
         cap = "" if self.caption is None else f'<caption style="caption-side:top;text-align:left">{html.escape(self.caption)}</caption>'
         body = "".join(f"<tr>{cells('td', r)}</tr>" for r in self.rows)
         return f'<table class="tvae-table">{cap}<thead><tr>{cells("th", self.columns)}</tr></thead><tbody>{body}</tbody></table>'

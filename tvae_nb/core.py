@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #4ebaaaa0
 from __future__ import annotations
-import contextlib, contextvars, math, os
+import contextlib, contextvars, dataclasses, html, math, numbers, os, re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['MAX_SEED', 'MAX_STEPS', 'fast_mode', 'pick', 'available_devices', 'get_device', 'evaluating', 'input_checks',
-           'trusted_inputs', 'check_int', 'check_number', 'check_bool', 'check_choice', 'check_out_dir']
+           'trusted_inputs', 'check_int', 'check_number', 'check_bool', 'check_choice', 'check_out_dir', 'Table',
+           'html_table']
 
 # %% ../nbs/00_core.ipynb #d87de958
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -159,3 +160,74 @@ def check_out_dir(path, # the output folder (need not exist yet)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{name} {str(path)!r} cannot be written: {str(parent)!r} is not writable; choose another folder")
     return path
+
+# %% ../nbs/00_core.ipynb #863966ee
+_NUMBER = re.compile(r"[+\-−]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+\-]?\d+)?%?|[+\-]?(inf|nan)|FLAT|-|")   # FLAT, -: no number
+
+def _is_number(v) -> bool:
+    "Whether a table cell reads as a number (or stands for a missing one: '-', 'FLAT', empty)."
+    if isinstance(v, bool): return False
+    return isinstance(v, numbers.Number) or (isinstance(v, str) and _NUMBER.fullmatch(v.strip()) is not None)
+
+_MD_SPECIAL = re.compile(r"[\\`*<>\[\]|$~]|(?<![^\W_])_|_(?![^\W_])|&(?=#?\w+;)")    # `_` between letters is literal
+
+def _md(s: str, # the text
+        paragraph: bool = False, # it starts a paragraph: a leading '#', '-', '1.', ... must not make a heading or list
+       ) -> str:
+    "`s` as literal Markdown on one line: special characters backslash-escaped, line breaks as spaces."
+    s = _MD_SPECIAL.sub(lambda m: "\\" + m[0], " ".join(s.splitlines()))
+    if paragraph: s = re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", re.sub(r"^[#+\-=>]", r"\\\g<0>", s))
+    return s
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    "A result table: an HTML table in a notebook or on a page, aligned text when printed, a Markdown pipe table by `.markdown()`."
+    columns: tuple  # the column names
+    rows: tuple  # the rows, each a tuple of cell texts (one per column)
+    caption: str | None = None  # a line above the table (None: none)
+    align: str = ""  # one letter per column: 'l' (left) or 'r' (right)
+
+    def html(self) -> str:
+        "The table as HTML: a `<table>` with its caption, a header row and a row per row, every text escaped."
+        side = {"l": "text-align:left;padding:1px 6px", "r": "text-align:right;padding:1px 6px;font-variant-numeric:tabular-nums"}
+        nowrap = {"th": "", "td": ";white-space:nowrap"}                     # a header may wrap, a name or number not
+        cells = lambda tag, vals: "".join(f'<{tag} style="{side[a]}{nowrap[tag]}">{html.escape(v)}</{tag}>'
+                                          for v, a in zip(vals, self.align))
+        cap = "" if self.caption is None else f'<caption style="caption-side:top;text-align:left">{html.escape(self.caption)}</caption>'
+        body = "".join(f"<tr>{cells('td', r)}</tr>" for r in self.rows)
+        return f'<table class="tvae-table">{cap}<thead><tr>{cells("th", self.columns)}</tr></thead><tbody>{body}</tbody></table>'
+
+    def markdown(self) -> str:
+        "The table as a Markdown pipe table (GitHub renders it), the caption a paragraph above it."
+        line = lambda vals: "| " + " | ".join(_md(v) for v in vals) + " |"
+        rule = "|" + "|".join("---:" if a == "r" else "---" for a in self.align) + "|"
+        cap = [] if self.caption is None else [_md(self.caption, paragraph=True), ""]
+        return "\n".join([*cap, line(self.columns), rule, *map(line, self.rows)])
+
+    def text(self) -> str:
+        "The table as aligned text: the caption, then the columns padded to their widest cell, two spaces apart."
+        widths = [max(map(len, col)) for col in zip(self.columns, *self.rows)]
+        line = lambda vals: "  ".join(v.rjust(w) if a == "r" else v.ljust(w) for v, w, a in zip(vals, widths, self.align)).rstrip()
+        cap = [] if self.caption is None else [self.caption]
+        return "\n".join([*cap, line(self.columns), *map(line, self.rows)])
+
+    def __str__(self): return self.text()
+    def _repr_html_(self): return self.html()
+    def _repr_markdown_(self): return self.markdown()
+    def _repr_pretty_(self, p, cycle): p.text(self.text())
+
+def html_table(columns, # the column names
+               rows, # the rows: sequences of cells, one per column (numbers as they should read, f"{x:.2f}"; None: empty)
+               caption: str | None = None, # a line above the table (None: none)
+               align: str | None = None, # one letter per column, 'l' or 'r' (None: 'r' where every cell is a number)
+              ) -> Table:
+    "A result table that shows as HTML in a notebook or on a page, prints as aligned text and writes a Markdown pipe table."
+    columns = tuple(map(str, columns))
+    rows = tuple(tuple("" if v is None else str(v) for v in r) for r in rows)
+    bad = [i for i, r in enumerate(rows) if len(r) != len(columns)]
+    if bad: raise ValueError(f"row {bad[0]} has {len(rows[bad[0]])} cells for {len(columns)} columns {columns}")
+    if align is None:
+        align = "".join("r" if rows and all(_is_number(r[j]) for r in rows) else "l" for j in range(len(columns)))
+    if len(align) != len(columns) or set(align) - {"l", "r"}:
+        raise ValueError(f"align must be one letter, 'l' or 'r', per column ({len(columns)}), got align={align!r}")
+    return Table(columns, rows, None if caption is None else str(caption), align)

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from .core import check_choice, check_int, evaluating, get_device
-from .core import check_out_dir
+from .core import check_out_dir, html_table
 from .tvae import make_model
 from .metrics import evaluate_floor
 from .vae import log_px_curve
@@ -115,17 +115,8 @@ def format_table1(rows: list[dict], # Table-1 rows, as in table1.json
 
 def table1_html(rows: list[dict], # Table-1 rows, as in table1.json
                ) -> str:
-    "Table 1 as HTML: the five blocks of `table1_blocks`, each a captioned table that fits a page."
-    from html import escape
-    out = []
-    for caption, cols, cells in table1_blocks(rows):
-        side = lambda w: f'text-align:{"left" if w < 0 else "right"};padding:1px 6px'
-        head = "".join(f'<th style="{side(w)}">{escape(c)}</th>' for c, w in cols)
-        body = "".join("<tr>" + "".join(f'<td style="{side(w)}">{escape(v)}</td>' for v, (_, w) in zip(row, cols)) + "</tr>"
-                       for row in cells)
-        out.append(f'<table class="table1"><caption style="caption-side:top;text-align:left">{escape(caption)}</caption>'
-                   f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-    return "\n".join(out)
+    "Table 1 as HTML: the five blocks of `table1_blocks`, each a captioned `html_table` that fits a page."
+    return "\n".join(html_table([c for c, _ in cols], cells, caption).html() for caption, cols, cells in table1_blocks(rows))
 
 # %% ../nbs/09e_table1.ipynb #1bdaaae7
 def _slug(row: str) -> str: return row.replace(" ", "_").replace("=", "")

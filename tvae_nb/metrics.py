@@ -40,18 +40,20 @@ def equivariance_error(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latent
                        centered: bool = False, # subtract each capsule's mean before normalising
                       ) -> float:
     "The paper's E_eq for capsule latents `t` (B, S, C, D): L1 distance between frames and rolled frames, summed over offsets."
+    return _offset_error(t, centered, capsule_roll=1)
+
+def _offset_error(t, centered: bool, capsule_roll: int) -> float:
+    "0.5 Σ_s ‖roll(t̂, s in time, capsule_roll·s along each capsule) − t̂‖₁ / B over s = 1..S−1, t̂ the normalised capsules."
     t = _normalise_capsules(_check_latents(t), centered)
     B, S = t.shape[:2]
-    return 0.5 * sum((torch.roll(t, shifts=(s, s), dims=(1, 3)) - t).abs().sum().item() for s in range(1, S)) / B
+    return 0.5 * sum((torch.roll(t, shifts=(s, capsule_roll * s), dims=(1, 3)) - t).abs().sum().item() for s in range(1, S)) / B
 
 # %% ../nbs/06_equivariant_capsules.ipynb #642c178b
 def invariance_error(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents
                      centered: bool = False, # subtract each capsule's mean before normalising
                     ) -> float:
     "Like `equivariance_error` but with no roll along the capsule: how much each (normalised) capsule changes over time."
-    t = _normalise_capsules(_check_latents(t), centered)
-    B, S = t.shape[:2]
-    return 0.5 * sum((torch.roll(t, shifts=s, dims=1) - t).abs().sum().item() for s in range(1, S)) / B
+    return _offset_error(t, centered, capsule_roll=0)
 
 # %% ../nbs/06_equivariant_capsules.ipynb #1041ae35
 def flat_fraction(t: torch.Tensor, # (B, S, n_caps, cap_dim) capsule latents

@@ -37,13 +37,14 @@ def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed,
           f"labels {tuple(labels.shape)} {labels.dtype}; test: {len(test_images)} digits")
     dev = get_device(args.device)
     g = torch.Generator().manual_seed(args.seed)
-    idx = torch.randint(0, len(images), (args.n,), generator=g)
+    from tvae_nb.evaluation import across_classes
+    idx = across_classes(labels, args.n, args.seed)                  # the classes in turn: the split is sorted by label
     rows, names = [], []
     for tf in TRANSFORMS:
         seq = make_sequences(images[idx].to(dev), tf, args.seq_len, generator=g)    # (n, S, C, 28, 28)
         rows.append(seq.expand(-1, -1, 3, -1, -1).cpu()); names += [tf] * args.n
         print(f"{tf:>12}: sequences {tuple(seq.shape)}")
-    print(f"digits shown: {', '.join(str(int(v)) for v in labels[idx])} (drawn at random from the training split)")
+    print(f"digits shown: {', '.join(str(int(v)) for v in labels[idx])} (the classes in turn, after a shuffle seeded by --seed)")
     out = save_sequence_grid(Path(args.out) / "sequences.png", torch.cat(rows),
                              title=f"{args.seq_len}-frame sequences, random start phases", row_labels=names)
     print(f"saved {out}")

@@ -83,8 +83,11 @@ def main(argv=None) -> int:
         try:
             sha = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
             then, now = batches(tree), batches(ROOT)
-            odd = [f"{a} != {b}" for a, b in zip(then, now) if a != b] + ([] if len(then) == len(now) else ["other experiments"])
-            print(f"batches of every experiment at --budget fast ({len(now)}): {'identical' if not odd else odd}", flush=True)
+            then_, now_ = (dict(line.split(" ", 1) for line in x) for x in (then, now))   # experiment -> sampler and hash
+            odd = [f"{k}: {then_[k]} != {now_[k]}" for k in then_.keys() & now_.keys() if then_[k] != now_[k]]
+            only = sorted(then_.keys() ^ now_.keys())                      # added or removed experiments: no comparison
+            print(f"batches of the {len(then_.keys() & now_.keys())} experiments in both at --budget fast: "
+                  f"{'identical' if not odd else odd}" + (f"; only in one of them: {only}" if only else ""), flush=True)
             failed += bool(odd)
             for name, cmd in jobs.items():
                 print(f"tvae-nb {' '.join(cmd)}: commit {sha[:10]} and this checkout, side by side", flush=True)

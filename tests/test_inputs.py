@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tvae_nb.cli import main
-from tvae_nb.data import load_mnist, make_sequences, perspective_warp, transform_params
+from tvae_nb.data import load_mnist, make_sequences, perspective_warp, spin_homography, transform_params
 from tvae_nb.dsprites import FACTORS, SEQ_FACTORS, capcorr_by_factor
 from tvae_nb.recipes import ExperimentConfig, make_experiment
 from tvae_nb.topography import CapsuleTopography
@@ -79,6 +79,8 @@ LIBRARY = [
     ("CapsuleTopography shift='no'", lambda: CapsuleTopography(2, 3, 1, 3, shift="no"), "shift must be True or False, got shift='no'"),
     ("transform_params seq_len=1", lambda: transform_params("scale", torch.arange(1), 1), "seq_len must be an integer >= 2, got seq_len=1"),
     ("transform_params seq_len=0", lambda: transform_params("rotation", torch.arange(1), 0), "seq_len must be an integer >= 2, got seq_len=0"),
+    ("make_sequences hue_start on a grey transform", lambda: make_sequences(IMG, "scale", 6, hue_start=0), "hue_start is for transforms with a hue"),
+    ("spin_homography angle inf", lambda: spin_homography(torch.tensor([float("inf")])), "angle must be a 1-D tensor (N,) of finite angles"),
     ("perspective tilt_axis nan", lambda: perspective_warp(IMG, torch.tensor([0.0, NAN])), "tilt_axis must be a 1-D tensor (N,) of finite angles"),
     ("perspective tilt_axis wrong length", lambda: perspective_warp(IMG, torch.tensor([0.0, 1.0, 2.0])), "tilt_axis must have shape (2,)"),
     ("TVAE.loss x in [0, 5]", lambda: make_model(SMALL, seed=0).loss(5 * torch.rand(2, 3, 1, 28, 28)),

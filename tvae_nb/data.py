@@ -262,6 +262,9 @@ def make_sequences(images: torch.Tensor, # (B, 1, H, H) grey digits in [0, 1]
     else: grids = None
     if grids is not None:
         frames = F.grid_sample(frames, grids[phase], mode="bilinear", padding_mode="zeros", align_corners=False)
+    if hue_start is not None and p["hue"] is None:
+        raise ValueError(f"hue_start is for transforms with a hue ({', '.join(t for t in TRANSFORMS if t in COLOUR_TRANSFORMS)}); "
+                         f"transform={transform!r} has none")
     if p["hue"] is not None:
         if hue_start is not None:
             hs = _check_start(hue_start, B, S, images.device, generator)

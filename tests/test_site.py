@@ -121,3 +121,20 @@ def test_links_resolve_on_the_ci_pages():
              for p in CI_SITE.glob("*.html") if (ROOT / "nbs" / f"{p.stem}.ipynb").exists()}
     rp.write_index(CI_SITE, built)
     assert broken_links(CI_SITE) == []
+
+
+def test_code_fold_folds_the_code_and_keeps_its_output(tmp_path):
+    "`#| code-fold: true` (plumbing such as table formatting): the code sits in a closed <details>, its output shows."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Fold\n> s"),
+                nbformat.v4.new_code_cell("#| code-fold: true\nrows = format_rows(x)  # plumbing",
+                                          outputs=[nbformat.v4.new_output("stream", name="stdout", text="RESULT-LINE\n")]),
+                nbformat.v4.new_code_cell("lesson = 1", outputs=[])]
+    src = tmp_path / "fold.ipynb"; nbformat.write(nb, src)
+    page = rp.to_html(src, tmp_path / "site" / "fold.html").read_text()
+    folded = re.search(r'<details class="tvae-fold">(.*?)</details>', page, re.S)
+    assert folded and "format_rows" in folded[1] and "code-fold" not in page       # the code, folded; no directive
+    assert page.count("format_rows") == 1 and "RESULT-LINE" in page                # not shown twice; the output kept
+    assert page.index("</details>") < page.index("RESULT-LINE")                    # the fold above its output
+    assert "lesson" in page and page.count("<details") == 1                        # other cells untouched

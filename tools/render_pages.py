@@ -68,6 +68,18 @@ def title_of(nb_path: Path) -> str:
 MATHJAX_DROP = ("localization", "SVG", "a11y")       # not needed for TeX -> HTML-CSS in English: 12 MB -> 2.8 MB
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"   # the configs jupyter-server-mathjax ships (not nbconvert's CHTML one)
 HIDE_INPUT = "tvae-echo-false"                      # nbdev's `#| echo: false`: show the outputs only
+# nbdev's `#| code-fold: true` (as Quarto folds it): the code in a closed <details> above its outputs
+FOLD = '<div class="jp-Cell tvae-fold-cell"><span class="tvae-fold-start"></span>{code}<span class="tvae-fold-end"></span></div>'
+FOLD_TAGS = {'<span class="tvae-fold-start"></span>': '<details class="tvae-fold"><summary>the code of the result below</summary>',
+             '<span class="tvae-fold-end"></span>': '</details>'}     # after the export: its sanitiser drops <details>
+
+
+def _highlight(code: str) -> str:
+    "Python source as highlighted HTML (`<div class=\"highlight\"><pre>…`), as nbconvert highlights a code cell."
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+    return highlight(code, PythonLexer(), HtmlFormatter(cssclass="highlight"))
 SHOW_DOC = re.compile(r"^show_doc", re.M)            # as nbdev's docs do, show only the output of `show_doc` cells
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ('<p class="tvae-widget-note"><em>Interactive: run the notebook to use this explorer. On this page, '
@@ -173,6 +185,10 @@ def to_html(nb_path: Path, dest: Path) -> Path:
             if "#|echo:false" in flags or SHOW_DOC.match(c.source): c.metadata.setdefault("tags", []).append(HIDE_INPUT)
             if "#|output:false" in flags: c.outputs = []
             c.source = "\n".join(l for l in lines if not l.startswith("#|"))
+            if "#|code-fold:true" in flags and c.source.strip():        # plumbing: the code folded, its outputs shown
+                cells.append(nbformat.v4.new_raw_cell(FOLD.format(code=_highlight(c.source)),
+                                                      metadata={"raw_mimetype": "text/html"}))   # exported as it is
+                c.metadata.setdefault("tags", []).append(HIDE_INPUT)
             if not c.source.strip() and not ("#|echo:false" in flags and c.outputs): continue   # e.g. `#| default_exp`
             c.outputs = [o for out in c.outputs
                          for o in (_widget_outputs(out) if WIDGET_MIME in out.get("data", {}) else [_showdoc_markdown(out)])]
@@ -186,6 +202,7 @@ def to_html(nb_path: Path, dest: Path) -> Path:
                             mathjax_url=f"{mathjax.relative_to(dest.parent).as_posix()}/MathJax.js?config={MATHJAX_CONFIG}")
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={HIDE_INPUT}), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(Path(nb_path).parent)}})  # images
+    for marker, tag in FOLD_TAGS.items(): body = body.replace(marker, tag)
     dest.write_text(_link_pages(body), encoding="utf-8")
     return dest
 
@@ -243,7 +260,8 @@ INDEX_CSS = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;mar
              "th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #ddd}th{background:#eee}"
              "td.num{text-align:right;white-space:nowrap}a{color:#1a5fb4;text-decoration:none}a:hover{text-decoration:underline}"
              ".failed{color:#b00}")
-SITE_CSS = ("#tvae-nav{position:fixed;top:0;left:0;bottom:0;width:250px;overflow-y:auto;background:#f5f5f5;"
+SITE_CSS = ("details.tvae-fold{margin:.4em 0}details.tvae-fold summary{cursor:pointer;color:#555;font-size:.9em}"
+            "#tvae-nav{position:fixed;top:0;left:0;bottom:0;width:250px;overflow-y:auto;background:#f5f5f5;"
             "border-right:1px solid #ddd;padding:.8em;font:14px/1.35 system-ui,sans-serif;box-sizing:border-box;z-index:10}"
             "#tvae-nav h2{font-size:15px;margin:.2em 0 .5em}#tvae-nav ol,#tvae-nav ul{padding-left:1.2em;margin:.2em 0}"
             "#tvae-nav li{margin:.15em 0}#tvae-nav a{color:#1a5fb4;text-decoration:none}"

@@ -22,8 +22,9 @@ from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites
 from .recipes import ExperimentConfig, IMAGE_TRANSFORM
 
 # %% auto #0
-__all__ = ['DATA_KINDS', 'EMBEDDED_TRAIN_DIGITS', 'VAL_SPLIT_SEED', 'DataKind', 'data_kind', 'data_source', 'train_val_split',
-           'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model', 'save_traversal_png', 'save_figures']
+__all__ = ['DATA_KINDS', 'TRAIN_ONLY_KINDS', 'EMBEDDED_TRAIN_DIGITS', 'VAL_SPLIT_SEED', 'DataKind', 'data_kind', 'data_source',
+           'train_val_split', 'make_sampler', 'across_classes', 'eval_batch', 'evaluate_model', 'save_traversal_png',
+           'save_figures']
 
 # %% ../nbs/09c_evaluation.ipynb #de22689a
 _TOLD = set()     # what this process has already said (which MNIST it loaded)
@@ -69,7 +70,9 @@ def data_kind(cfg: ExperimentConfig, # the experiment
     "The kind of data `cfg` trains on: the one place that reads its dataset and transform to decide."
     if cfg.dataset == "dsprites": return DATA_KINDS["dsprites"]
     if cfg.transform == IMAGE_TRANSFORM: return DATA_KINDS["images"]
-    return DATA_KINDS[{"rotation_or_hue": "one_at_a_time", "rotation_scale_or_hue": "one_of_three"}.get(cfg.transform, "sequences")]
+    return DATA_KINDS[TRAIN_ONLY_KINDS.get(cfg.transform, "sequences")]
+
+TRAIN_ONLY_KINDS = {"rotation_or_hue": "one_at_a_time", "rotation_scale_or_hue": "one_of_three"}   # trained on, tested on rotation_hue
 
 def data_source(cfg: ExperimentConfig, # the experiment (its budget and dataset)
                 source: str = "auto", # 'auto', 'embedded' or 'torchvision' (see `load_mnist`)

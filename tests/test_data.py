@@ -6,9 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 import math
 import torch.nn.functional as F
-from tvae_nb.data import (TRANSFORMS, SequenceSampler, eval_sequences, fast_mode, load_mnist,
-                          make_sequences, pick, get_device, perspective_warp, perspective_homography,
-                          PERSPECTIVE_TILT, PERSPECTIVE_DISTANCE)
+from tvae_nb.data import (TRANSFORMS, fast_mode, load_mnist, make_sequences, pick, get_device, perspective_warp,
+                          perspective_homography, PERSPECTIVE_TILT, PERSPECTIVE_DISTANCE)
+from tvae_nb.samplers import SequenceSampler, eval_sequences
 
 
 @pytest.fixture(scope="module")

@@ -106,10 +106,22 @@ def ratio_verdict(v, n, b, m, margin=True, use_ratio=True, invert=False, guard=T
     if not margin: return "supported" if r <= b else "not supported"
     return "supported" if r <= b - m else "not supported" if r > b + m else "undecided"
 
+def paper_phases(start, kind, fixed, S, wrap=True):
+    moving = (start[:, None] + torch.arange(S))[..., None]                       # (B, S, 1)
+    moving = moving % S if wrap else moving
+    return torch.where(F.one_hot(kind, 3)[:, None].bool(), moving, fixed[:, None] % S)
+def image_key(x): return bytes((x * 255).round().to(torch.uint8).flatten().numpy())
+def shared_images(a, b, distinct=False):
+    keys = {image_key(y) for y in b}
+    hits = [image_key(x) for x in a if image_key(x) in keys]
+    return len(set(hits)) if distinct else len(hits)
+
 REFERENCE = {
     ex.check_clockwise_theta: [[0., 1., 0.], [-1., 0., 0.]],
     ex.check_composed_phase: lambda p, q, S: (p + q) % S,
     ex.check_translation: translation,
+    ex.check_paper_phases: paper_phases,
+    ex.check_shared_images: shared_images,
     ex.check_kl: lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1),
     ex.check_log_mean_exp: lambda lw: torch.logsumexp(lw, 0) - math.log(lw.shape[0]),
     ex.check_kl_warmup: lambda n: (lambda s: min(1.0, s / n)),
@@ -156,6 +168,9 @@ MISTAKES = [
     (ex.check_translation, lambda x, S: torch.stack([torch.roll(x, l * (x.shape[-1] // S), dims=-2) for l in range(S)], 1), "vertically"),
     (ex.check_translation, lambda x, S: torch.stack([torch.roll(x, l * (x.shape[-1] // S), dims=-1) for l in range(S)], 1), "ValueError"),
     (ex.check_kl_warmup, lambda n: (lambda s: s / n), "clamp"),
+    (ex.check_paper_phases, lambda st, k, fx, S: paper_phases(st, k, fx, S, wrap=False), "% S"),
+    (ex.check_paper_phases, lambda st, k, fx, S: paper_phases(st, k, fx * 0, S), "fixed"),
+    (ex.check_shared_images, lambda a, b: shared_images(a, b, distinct=True), "distinct"),
     # weak inputs: the posterior variance is never 1, so each wrong variance term is caught by name
     (ex.check_deterministic_code, det_code(lambda m, lv: m ** 2), "E_q[u²]"),
     (ex.check_deterministic_code, det_code(lambda m, lv: m ** 2 + (0.5 * lv).exp()), "standard deviation"),

@@ -8,7 +8,8 @@ import torch
 
 from tvae_nb import __version__
 from tvae_nb.cli import main
-from tvae_nb.data import SequenceSampler, load_mnist
+from tvae_nb.data import load_mnist
+from tvae_nb.samplers import SequenceSampler
 from tvae_nb.recipes import BUDGETS, EXPERIMENTS, ExperimentConfig, make_experiment
 from tvae_nb.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from tvae_nb.runner import RunLimit, rank_seed, run_experiment
@@ -398,7 +399,8 @@ def test_a_signal_during_set_up_still_leaves_a_resumable_run(tmp_path, monkeypat
 def test_an_evaluation_that_draws_noise_does_not_move_the_training_stream():
     "EvalEvery runs its function inside `evaluating`: a run evaluated every step trains exactly as one never evaluated."
     from tvae_nb.train import EvalEvery, NonFiniteGuard, model_loss, train
-    from tvae_nb.data import SequenceSampler, load_mnist
+    from tvae_nb.data import load_mnist
+    from tvae_nb.samplers import SequenceSampler
     cfg = tiny(steps=6)
     x, y = load_mnist("train")
     def run(callbacks):

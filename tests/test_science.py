@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow       # trains small models to check a claim
 import torch
 from dataclasses import replace
 
-from tvae_nb.data import ImageSampler, SequenceSampler, eval_sequences, load_mnist
+from tvae_nb.data import load_mnist
+from tvae_nb.samplers import ImageSampler, SequenceSampler, eval_sequences
 from tvae_nb.metrics import evaluate, evaluate_floor
 from tvae_nb.train import TrainConfig, fit
 from tvae_nb.tvae import TVAEConfig, class_map, make_model, neighbour_agreement, tuning_correlation

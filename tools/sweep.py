@@ -84,7 +84,8 @@ def run_one(name: str) -> dict:
     "Train and evaluate one candidate (single torch thread); returns its JSON row."
     import torch
     torch.set_num_threads(1)
-    from tvae_nb.data import SequenceSampler, eval_sequences, load_mnist
+    from tvae_nb.data import load_mnist
+    from tvae_nb.samplers import SequenceSampler, eval_sequences
     from tvae_nb.recipes import capsule_recipe
     from tvae_nb.metrics import evaluate
     from tvae_nb.train import fit

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math, os
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -19,11 +18,10 @@ from .core import (fast_mode, pick, available_devices, get_device, MAX_SEED, MAX
                           check_number, check_bool, check_choice, input_checks)
 
 # %% auto #0
-__all__ = ['TRANSFORMS', 'COLOUR_TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'PAPER_KINDS', 'default_data_root',
-           'load_mnist', 'transform_params', 'transform_channels', 'hue_to_rgb', 'perspective_homography',
-           'perspective_grid', 'perspective_warp', 'spin_homography', 'spin_grid', 'check_images', 'make_sequences',
-           'sequence_grid', 'plot_sequences', 'save_sequence_grid', 'ImageBatch', 'ImageSampler', 'SequenceBatch',
-           'SequenceSampler', 'OneAtATimeSampler', 'paper_sequences', 'eval_sequences']
+__all__ = ['TRANSFORMS', 'COLOUR_TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_DISTANCE', 'default_data_root', 'load_mnist',
+           'transform_params', 'transform_channels', 'hue_to_rgb', 'perspective_homography', 'perspective_grid',
+           'perspective_warp', 'spin_homography', 'spin_grid', 'check_images', 'make_sequences', 'sequence_grid',
+           'plot_sequences', 'save_sequence_grid']
 
 # %% ../nbs/01_data.ipynb #f81ec22e
 def _embedded_path() -> Path:
@@ -326,151 +324,3 @@ def save_sequence_grid(path, # where the PNG goes (parent folders are created)
     fig = plot_sequences(seqs, titles=title, row_labels=row_labels, col_labels=col_labels)
     fig.savefig(path, dpi=110, bbox_inches="tight"); plt.close(fig)
     return path
-
-# %% ../nbs/01_data.ipynb #9fc8dd49
-class ImageBatch(NamedTuple):
-    "A batch of images `x` `(B, 1, H, W)` with their digit `labels` `(B,)`."
-    x: torch.Tensor       # (B, 1, H, W) images in [0, 1]
-    labels: torch.Tensor  # (B,) digit labels, int64
-
-# %% ../nbs/01_data.ipynb #f360f0b1
-class ImageSampler:
-    "Draw seeded batches of `batch_size` random images (with replacement), moved to `device`."
-    def __init__(self, images, # (N, 1, H, H) grey digits in [0, 1]
-                 labels, # (N,) digit labels
-                 batch_size: int = 64, # images per batch
-                 seed: int = 0, # seeds the sampler's own generator (with `rank`)
-                 device=None, # where batches are generated: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
-                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
-                ):
-        self.images = check_images(images)
-        if len(labels) != len(images): raise ValueError(f"labels must have one entry per image ({len(images)}), got {len(labels)}")
-        batch_size, seed = check_int("batch_size", batch_size, 1), check_int("seed", seed, 0, MAX_SEED)
-        self.labels, self.batch_size, self.device = labels, batch_size, get_device(device)
-        self.gen = torch.Generator().manual_seed(int(seed) * 7919 + int(rank))
-        self._dev_images, self._dev_labels = self.images.to(self.device), labels.to(self.device)
-
-    def _draw(self) -> torch.Tensor: return torch.randint(0, len(self.images), (self.batch_size,), generator=self.gen)
-
-    def sample(self) -> ImageBatch:
-        "One batch of images."
-        idx = self._draw().to(self.device)
-        return ImageBatch(self._dev_images[idx], self._dev_labels[idx])
-
-    def __iter__(self):
-        while True: yield self.sample()
-
-    def state_dict(self) -> dict: return {"gen": self.gen.get_state()}
-    def load_state_dict(self, state: dict, # a `state_dict()` of a sampler
-                       ): self.gen.set_state(state["gen"])
-
-# %% ../nbs/01_data.ipynb #b0848998
-class SequenceBatch(NamedTuple):
-    "A batch of sequences `x` `(B, S, C, H, W)` with digit `labels` `(B,)` and start phases `start` `(B,)`."
-    x: torch.Tensor       # (B, S, C, H, W) sequences in [0, 1]
-    labels: torch.Tensor  # (B,) digit labels, int64
-    start: torch.Tensor   # (B,) phase of frame 0 of each sequence
-
-# %% ../nbs/01_data.ipynb #4a0f22b9
-class SequenceSampler(ImageSampler):
-    "Draw seeded batches of transformation sequences of random digits, generated on `device`."
-    def __init__(self, images, # (N, 1, H, H) grey digits in [0, 1]
-                 labels, # (N,) digit labels
-                 transform="rotation", # one of `TRANSFORMS`, or 'paper' (the paper's protocol)
-                 seq_len=18, # S, frames per sequence (>= 2)
-                 batch_size=8, # sequences per batch
-                 seed=0, # seeds the sampler's own generator (with `rank`)
-                 device=None, # where sequences are generated: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
-                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
-                ):
-        if transform not in TRANSFORMS + ("paper",):
-            raise ValueError(f"transform must be one of {TRANSFORMS + ('paper',)}, got {transform!r}")
-        seq_len = check_int("seq_len", seq_len, 2)
-        super().__init__(images, labels, batch_size, seed, device, rank)
-        self.transform, self.seq_len = transform, seq_len
-
-    def sample(self) -> SequenceBatch:
-        "One batch of `batch_size` sequences."
-        idx = self._draw().to(self.device)
-        start = torch.randint(0, self.seq_len, (self.batch_size,), generator=self.gen).to(self.device)
-        if self.transform == "paper":                                 # the paper's protocol: one of three moves per sequence
-            kind = torch.randint(0, 3, (self.batch_size,), generator=self.gen)
-            fixed = torch.randint(0, self.seq_len, (self.batch_size, 3), generator=self.gen)
-            x = paper_sequences(self._dev_images[idx], self.seq_len, start, kind, fixed)
-        elif self.transform == "perspective":                         # as the paper's code: the hue starts at its own phase
-            hue_start = torch.randint(0, self.seq_len, (self.batch_size,), generator=self.gen).to(self.device)
-            x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start, hue_start=hue_start)
-        else: x = make_sequences(self._dev_images[idx], self.transform, self.seq_len, start=start)
-        return SequenceBatch(x, self._dev_labels[idx], start)
-
-# %% ../nbs/01_data.ipynb #2b9c80bb
-class OneAtATimeSampler(SequenceSampler):
-    "Coloured sequences `(B, S, 3, H, W)` where either rotation or hue varies (alternating rows), the other fixed at a random phase."
-    def __init__(self, images, # (N, 1, H, H) grey digits in [0, 1]
-                 labels, # (N,) digit labels
-                 seq_len=12, # S, frames per sequence (>= 2)
-                 batch_size=8, # sequences per batch
-                 seed=0, # seeds the sampler's own generator (with `rank`)
-                 device=None, # where sequences are generated: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
-                 rank: int = 0, # this process's rank; its generator is seeded with seed * 7919 + rank
-                ):
-        super().__init__(images, labels, "rotation", seq_len, batch_size, seed, device, rank)
-
-    def sample(self) -> SequenceBatch:
-        "One batch: even rows rotate at a fixed hue, odd rows change hue at a fixed angle."
-        B, S = self.batch_size, self.seq_len
-        idx = self._draw().to(self.device)
-        start = torch.randint(0, S, (B,), generator=self.gen).to(self.device)
-        fixed = torch.randint(0, S, (B,), generator=self.gen).to(self.device)        # the phase that does not move
-        x0 = self._dev_images[idx]                                                      # (B, 1, H, W)
-        rot = make_sequences(x0, "rotation", S, start=start)                            # (B, S, 1, H, W): rotating
-        rot = rot * hue_to_rgb(fixed * 360.0 / S)[:, None, :, None, None]               # (B, S, 3, H, W): fixed colour
-        turned = make_sequences(x0, "rotation", S, start=fixed)[:, 0]                   # (B, 1, H, W): fixed angle
-        hue = make_sequences(turned, "hue", S, start=start)                             # (B, S, 3, H, W): colour turns
-        which = (torch.arange(B, device=self.device) % 2 == 0)[:, None, None, None, None]
-        return SequenceBatch(torch.where(which, rot, hue), self._dev_labels[idx], start)
-
-# %% ../nbs/01_data.ipynb #b3563f4e
-PAPER_KINDS = ("rotation", "scale", "hue")    # what moves in a `paper` sequence; the other two stay fixed
-
-def paper_sequences(images: torch.Tensor, # (B, 1, H, H) grey digits in [0, 1]
-                    seq_len: int, # S, frames per sequence = steps of each cycle
-                    start: torch.Tensor, # (B,) phase of the moving transform at frame 0
-                    kind: torch.Tensor, # (B,) integer index into `PAPER_KINDS` of the transform that moves: 0 rotation, 1 scale, 2 hue
-                    fixed: torch.Tensor, # (B, 3) integer phases (rotation, scale, hue) of the transforms that stay fixed
-                   ) -> torch.Tensor:
-    "Coloured sequences (B, S, 3, H, W): `kind` (B,) of PAPER_KINDS moves from phase `start` (B,), the others stay at `fixed` (B, 3)."
-    images = check_images(images)
-    B, _, H, W = images.shape
-    S = int(seq_len)
-    dev = images.device
-    if kind.shape != (B,) or fixed.shape != (B, 3) or kind.is_floating_point() or fixed.is_floating_point():
-        raise ValueError(f"kind must be an integer tensor of shape ({B},) and fixed one of shape ({B}, 3); "
-                         f"got {tuple(kind.shape)} and {tuple(fixed.shape)}")
-    if not ((kind >= 0) & (kind < 3)).all(): raise ValueError(f"kind must hold 0 (rotation), 1 (scale) or 2 (hue); got {kind.tolist()}")
-    moving = (start.to(dev)[:, None] + torch.arange(S, device=dev)) % S                       # (B, S)
-    phase = fixed.to(dev)[:, None, :] % S + torch.zeros(B, S, 3, dtype=torch.long, device=dev) # (B, S, 3)
-    phase = torch.where(F.one_hot(kind.to(dev).long(), 3)[:, None].bool(), moving[..., None], phase)
-    angle = transform_params("rotation", phase[..., 0].reshape(-1), S)["angle"]               # (B*S,)
-    scale = transform_params("scale", phase[..., 1].reshape(-1), S)["scale"]
-    hue = transform_params("hue", phase[..., 2].reshape(-1), S)["hue"]
-    frames = images[:, None].expand(B, S, 1, H, W).reshape(B * S, 1, H, W)                   # (B*S, 1, H, W)
-    frames = F.grid_sample(frames, _affine_grid(angle, scale, (B * S, 1, H, W), frames.dtype),
-                           mode="bilinear", padding_mode="zeros", align_corners=False)
-    frames = frames * hue_to_rgb(hue).to(frames)[:, :, None, None]                            # (B*S, 3, H, W)
-    return frames.reshape(B, S, 3, H, W)
-
-# %% ../nbs/01_data.ipynb #53050448
-def eval_sequences(transform: str = "rotation", # one of `TRANSFORMS`, or 'paper'
-                   n: int = 128, # sequences in the set
-                   seq_len: int = 18, # S, frames per sequence
-                   seed: int = 1234, # fixes the digits and start phases
-                   source: str = "auto", # MNIST source (see `load_mnist`); unused when `images` is given
-                   device=None, # where the sequences live: None (CPU), 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
-                   images=None, # (N, 1, H, H) digits to draw from (None: the MNIST test set)
-                   labels=None, # (N,) their labels (with `images`)
-                  ) -> SequenceBatch:
-    "A fixed, seeded set of `n` held-out test sequences (the same for every model evaluated with the same arguments)."
-    if images is None: images, labels = load_mnist("test", source=source, verbose=False)
-    s = SequenceSampler(images, labels, transform, seq_len, batch_size=n, seed=seed, device=device)
-    return s.sample()

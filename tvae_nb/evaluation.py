@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from .core import MAX_SEED, check_choice, check_int, evaluating, get_device
-from .data import (OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences, load_mnist,
-                          save_sequence_grid, default_data_root, _torchvision_present)
+from .data import load_mnist, save_sequence_grid, default_data_root, _torchvision_present
+from .samplers import OneAtATimeSampler, ImageBatch, ImageSampler, SequenceSampler, eval_sequences
 from .train import History
 from .metrics import capsules, evaluate, roll_predictions
 from .dsprites import DSpritesSampler, capcorr_by_factor, eval_dsprites

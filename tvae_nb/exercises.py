@@ -1,4 +1,4 @@
-"""The checker framework, and one checker per "Your turn" exercise of chapters 1-4: run the learner's code on fresh random inputs, watch that it does not call the library function it replaces, and say PASS, or FAIL with a hint
+"""The checker framework, and one checker per "Your turn" exercise of chapters 1-3: run the learner's code on fresh random inputs, watch that it does not call the library function it replaces, and say PASS, or FAIL with a hint
 
 Docs: https://tvae-nb.github.io/tvae_nb/exercises.html.md"""
 
@@ -9,20 +9,18 @@ from __future__ import annotations
 import functools, importlib, inspect, math, sys, types
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .vae import gaussian_kl, log_mean_exp, importance_log_px
 from .train import kl_warmup
 from . import topography as _topo
-from .topography import student_t_cdf, capsule_energy, TorusTopography, CapsuleTopography, student_t_latent
-from .tvae import TVAE, neighbour_agreement
+from .topography import student_t_cdf, capsule_energy, TorusTopography, CapsuleTopography
 
 # %% auto #0
-__all__ = ['CheckResult', 'checker', 'check_clockwise_theta', 'check_composed_phase', 'check_translation', 'check_kl',
-           'check_log_mean_exp', 'check_kl_warmup', 'check_sup_distance', 'check_ring_energy', 'check_plus_energy',
-           'check_fft_energy', 'check_latent', 'check_deterministic_code', 'check_neighbour_agreement']
+__all__ = ['CheckResult', 'checker', 'check_clockwise_theta', 'check_composed_phase', 'check_translation', 'check_paper_phases',
+           'check_shared_images', 'check_kl', 'check_log_mean_exp', 'check_kl_warmup', 'check_sup_distance',
+           'check_ring_energy', 'check_plus_energy', 'check_fft_energy']
 
 # %% ../nbs/11_exercises.ipynb #f1520e3c
 @dataclass
@@ -188,6 +186,60 @@ def check_translation(f, # your `f(images, seq_len)` -> (B, S, C, H, W)
     return False, (f"f(x, {bad}) should raise ValueError: with W = {W} and S = {bad} the shift per frame is not a whole "
                    "number of pixels, so S frames do not come back to the start. Hint: check `W % seq_len`.")
 
+# %% ../nbs/11_exercises.ipynb #51ae4c62
+def _phase_table(start, kind, fixed, S: int) -> torch.Tensor:
+    "The reference: a loop over sequences, frames and the three transforms."
+    B = len(start)
+    out = torch.empty(B, S, 3, dtype=torch.long)
+    for b in range(B):
+        for l in range(S):
+            for j in range(3): out[b, l, j] = (start[b] + l) % S if j == kind[b] else fixed[b, j] % S
+    return out
+
+@checker("ch.1b, the one-of-three protocol (a phase table)")
+def check_paper_phases(f, # your `f(start, kind, fixed, S)` -> (B, S, 3) integer phases
+                      ):
+    "Check `f(start, kind, fixed, S)`: column `kind[b]` of row b moves from `start[b]`, the others stay at `fixed[b]`, all mod S."
+    g = _fresh()
+    for S in (18, _pick(g, 2, 30)):
+        B = _pick(g, 3, 9)
+        start, kind = torch.randint(0, S, (B,), generator=g), torch.randint(0, 3, (B,), generator=g)
+        kind[:3] = torch.tensor([0, 1, 2])                                         # every kind at least once
+        fixed = torch.randint(0, 2 * S, (B, 3), generator=g)                       # some beyond S: mod S is needed
+        got, ref = torch.as_tensor(f(start, kind, fixed, S)), _phase_table(start, kind, fixed, S)
+        if tuple(got.shape) != (B, S, 3): return False, f"for B = {B} and S = {S} you returned shape {tuple(got.shape)}; expected (B, S, 3)."
+        if torch.equal(got.long(), ref): continue
+        moving = torch.gather(got.long(), 2, kind[:, None, None].expand(B, S, 1))[..., 0]          # (B, S)
+        if torch.equal(moving, (start[:, None] + torch.arange(S)) % S):
+            return False, "the moving column is right, a fixed one is not. Hint: the two other columns are `fixed[b] % S` at every frame."
+        if torch.equal(moving, start[:, None] + torch.arange(S)):
+            return False, "the moving phase runs past S. Hint: phases live in Z_S: take `(start + l) % S`."
+        return False, "the moving column is wrong. Hint: column kind[b] of row b is (start[b] + l) % S at frame l."
+    return True, "each sequence moves one transform from its start phase and holds the other two, all mod S."
+
+# %% ../nbs/11_exercises.ipynb #8b7a6800
+@checker("ch.1b, held out (count the shared images)")
+def check_shared_images(f, # your `f(a, b)` -> int: how many images of `a` are also in `b`
+                       ):
+    "Check `f(a, b)`: the number of images of `a` (N, 1, H, W) equal pixel for pixel to some image of `b` (M, 1, H, W), repeats in `a` counted."
+    g = _fresh()
+    for _ in range(3):
+        H, M = _pick(g, 4, 12), _pick(g, 5, 20)
+        b = torch.randint(0, 256, (M, 1, H, H), generator=g).float() / 255       # (M, 1, H, H): values on MNIST's grid
+        a = torch.randint(0, 256, (_pick(g, 5, 20), 1, H, H), generator=g).float() / 255
+        k = _pick(g, 2, min(len(a), M) - 1)
+        a[:k] = b[torch.randint(0, M, (k,), generator=g)]                        # k shared images ...
+        a[k - 1] = a[0]                                                          # ... one of them twice
+        a = a[torch.randperm(len(a), generator=g)]
+        ref = sum(any(torch.equal(x, y) for y in b) for x in a)
+        got = f(a, b)
+        if int(got) == ref: continue
+        uniq = len({bytes((x * 255).round().to(torch.uint8).flatten().numpy()) for x in a if any(torch.equal(x, y) for y in b)})
+        if int(got) == uniq and uniq != ref:
+            return False, "you counted distinct images. Hint: count every image of `a` that appears in `b`, repeats included."
+        return False, f"f(a, b) = {got} for a of shape {tuple(a.shape)} and b of shape {tuple(b.shape)} is not the count. Hint: compare whole images, e.g. as bytes in a set."
+    return True, "counts the images of a batch that are also in a set, repeats included."
+
 # %% ../nbs/11_exercises.ipynb #3286c51b
 @checker("ch.2, the KL term", watch=[gaussian_kl, torch.distributions.kl_divergence])
 def check_kl(f, # your `f(mu, logvar)` -> (...,)
@@ -327,92 +379,6 @@ def check_fft_energy(f, # your `f(u2, L, K, shift)` -> (B, S, C, D)
         return False, ("the values are right, but no FFT ran. Hint: the exercise is one circular convolution with torch.fft "
                        "(rfft2 / irfft2 over dims (1, 3)) instead of gathers or loops.")
     return True, "matches the capsule energy for shifting and non-shifting windows on fresh inputs, non-negative, with an FFT."
-
-# %% ../nbs/11_exercises.ipynb #83b74b45
-def _torus_inputs(g: torch.Generator, ndim: int):
-    "A fresh torus topography W (side 3 to 6, K = 1 or 3) and an input shape (..., side²) of `ndim` dims."
-    side = _pick(g, 3, 6)
-    lead = [_pick(g, 1, 4) for _ in range(ndim - 1)]
-    return TorusTopography(side * side, _odd(g, 3)), (*lead, side * side)
-
-@checker("ch.4, the latent t = (z − μ)/√(W u² + ε)", watch=[student_t_latent, TVAE.latent, TVAE.encode])
-def check_latent(f, # your `f(z, u, mu, W, eps)` -> t
-                ):
-    "Check `f(z, u, mu, W, eps)` = (z − mu) / sqrt(W(u²) + eps) for a topography callable `W`."
-    g = _fresh()
-    for ndim, eps in ((2, 1e-6), (3, 0.1 + torch.rand(1, generator=g).item())):   # a large ε shows where it goes
-        W, shape = _torus_inputs(g, ndim)
-        z, u = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
-        mu = 30 * torch.rand(1, generator=g).item() + 1
-        ref = (z - mu) / torch.sqrt(W(u.square()) + eps)
-        got = f(z, u, mu, W, eps)
-        if _close(got, ref, 1e-3): continue
-        got = torch.as_tensor(got)
-        if got.shape != ref.shape: return False, f"for z and u of shape {tuple(shape)} you returned shape {tuple(got.shape)}."
-        with torch.no_grad(): on_u = (z - mu) / torch.sqrt(W(u) + eps)
-        if not torch.isfinite(got).all() or _close(got, on_u, 1e-3):
-            return False, ("you applied W to u instead of u². Hint: W sums *energies* u² ≥ 0; a window sum of signed u can be "
-                           "negative, and its square root is NaN (chapter 3's prior samples would not be Student-t).")
-        if _close(got, (z + mu) / torch.sqrt(W(u.square()) + eps), 1e-3):
-            return False, ("you added μ. Hint: this course subtracts it, t = (z − μ)/√(W u² + ε); the paper's code adds it, "
-                           "which gives the mirror image, but the checker follows the course's convention.")
-        if _close(got, (z - mu) / torch.sqrt(W(u.square())), 1e-3):
-            return False, "ε is missing. Hint: add ε inside the square root, √(W u² + ε), so an all-zero energy cannot divide by 0."
-        return False, "does not match. Hint: square u first, apply W, add ε, take the square root, divide (z − μ) by it."
-    return True, "matches (z − μ)/√(W u² + ε) on fresh tori, shapes, μ and ε."
-
-# %% ../nbs/11_exercises.ipynb #567c052b
-@checker("ch.4, a deterministic code from E_q[u²]", watch=[TVAE.encode, TVAE.encode_static])
-def check_deterministic_code(f, # your `f(mu_z, mu_u, logvar_u, W, mu, eps)` -> t
-                            ):
-    "Check `f(mu_z, mu_u, logvar_u, W, mu, eps)`: t built from the z mean and E_q[u²] = mu_u² + exp(logvar_u)."
-    g = _fresh()
-    for ndim in (2, 3):
-        W, shape = _torus_inputs(g, ndim)
-        mz = torch.randn(shape, generator=g)
-        used = torch.rand(shape, generator=g) < 0.5                                  # unused u units have mean ≈ 0
-        mu_u = torch.where(used, 2 * torch.randn(shape, generator=g), 0.01 * torch.randn(shape, generator=g))
-        lu = torch.where(used, -3 + torch.randn(shape, generator=g), 0.5 * torch.randn(shape, generator=g))   # σ² far from 1
-        mu, eps = 30 * torch.rand(1, generator=g).item() + 1, 1e-6
-        got = torch.as_tensor(f(mz, mu_u, lu, W, mu, eps))
-        code = lambda e_u2: (mz - mu) / torch.sqrt(W(e_u2) + eps)
-        if _close(got, code(mu_u.square() + lu.exp()), 1e-3): continue
-        if got.shape != mz.shape: return False, f"for inputs of shape {tuple(shape)} you returned shape {tuple(got.shape)}."
-        wrong = {"mean only": code(mu_u.square()), "sigma": code(mu_u.square() + (0.5 * lu).exp()),
-                 "sigma^4": code(mu_u.square() + (2 * lu).exp()), "one": code(mu_u.square() + 1)}
-        if _close(got, wrong["mean only"], 1e-3):
-            return False, ("you plugged in the posterior mean of u: for units the model does not use, μ_u ≈ 0, so W μ_u² ≈ 0 "
-                           "and |t| explodes. Hint: use E_q[u²] = μ_u² + exp(logvar_u).")
-        if _close(got, wrong["sigma"], 1e-3):
-            return False, "you added the standard deviation σ_u = exp(logvar_u / 2). Hint: E_q[u²] = μ_u² + σ_u², the *variance* exp(logvar_u)."
-        if _close(got, wrong["sigma^4"], 1e-3):
-            return False, "you added σ_u⁴ = exp(2 logvar_u). Hint: logvar_u is already log σ_u²; the variance is exp(logvar_u)."
-        if _close(got, wrong["one"], 1e-3):
-            return False, "you added 1 for the variance (the prior's, not the posterior's). Hint: the posterior variance is exp(logvar_u)."
-        return False, "does not match. Hint: t = (μ_z − μ) / √(W(μ_u² + exp(logvar_u)) + ε)."
-    return True, "uses the z mean and E_q[u²] = μ_u² + σ_u² (checked with posterior variances far from 1)."
-
-# %% ../nbs/11_exercises.ipynb #48fa08b1
-@checker("ch.4, neighbour agreement on the torus", watch=[neighbour_agreement])
-def check_neighbour_agreement(f, # your `f(preferred)` -> float
-                             ):
-    "Check `f(preferred)`: the fraction of (right, down) torus-neighbour pairs of a (side, side) class map with the same class."
-    g = _fresh()
-    w = _pick(g, 2, 3)                                                           # stripes w units wide
-    maps = [torch.randint(0, _pick(g, 2, 4), (_pick(g, 3, 5),) * 2, generator=g),
-            torch.randint(0, 10, (_pick(g, 6, 8),) * 2, generator=g),
-            torch.arange(3).repeat_interleave(w).repeat(3 * w, 1)]                   # stripes: wrap-around pairs differ
-    for m in maps:
-        ref = 0.5 * ((m == m.roll(1, 0)).double().mean() + (m == m.roll(1, 1)).double().mean())
-        got = float(f(m))
-        if _close(got, ref, 1e-6): continue
-        side = m.shape[0]
-        open_ = 0.5 * ((m[1:] == m[:-1]).double().mean() + (m[:, 1:] == m[:, :-1]).double().mean())
-        hint = ("you left out the wrap-around pairs. Hint: on a torus the last row neighbours the first; compare with "
-                "`preferred.roll(1, 0)` and `preferred.roll(1, 1)`." if _close(got, open_, 1e-6)
-                else "Hint: average the fraction of equal right-neighbour pairs and equal down-neighbour pairs.")
-        return False, f"wrong on a {side}×{side} map. {hint}"
-    return True, "matches on fresh maps, wrap-around pairs included."
 
 # %% ../nbs/11_exercises.ipynb #147b5651
 _ELSEWHERE = ("exercises_lessons", "exercises_capsules")     # the modules that define the other checkers

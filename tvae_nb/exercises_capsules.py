@@ -1,4 +1,4 @@
-"""The checkers of chapters 5-9 whose exercise is a helper written by hand: windows over time, the invariance and equivariance errors, homographies, capsule offsets, Pearson's r, checkpoints
+"""The checkers of chapters 4-9 whose exercise is a helper written by hand: the TVAE's latent and code, windows over time, the invariance and equivariance errors, homographies, capsule offsets, Pearson's r, checkpoints
 
 Docs: https://tvae-nb.github.io/tvae_nb/exercises_capsules.html.md"""
 
@@ -6,22 +6,109 @@ Docs: https://tvae-nb.github.io/tvae_nb/exercises_capsules.html.md"""
 
 # %% ../nbs/11b_exercises_capsules.ipynb #efa304e9
 from __future__ import annotations
-import math
 
 import numpy as np
 import torch
 
 from .exercises import checker, _fresh, _pick, _odd, _close
 from .data import transform_params
-from .topography import capsule_energy
+from .topography import capsule_energy, TorusTopography, student_t_latent
+from .tvae import TVAE, neighbour_agreement
 from .metrics import equivariance_error, invariance_error
 from .dsprites import capsule_offsets, capcorr, pearson
 from .checkpoint import rng_state, set_rng_state, save_checkpoint
 
 # %% auto #0
-__all__ = ['check_impulse_response', 'check_open_time_energy', 'check_invariance_error', 'check_roll_prediction',
-           'check_flat_capsules', 'check_equivariance_error', 'check_homography_points', 'check_cycle_angles',
-           'check_capsule_offset', 'check_pearson', 'check_atomic_save', 'check_rng_roundtrip']
+__all__ = ['check_latent', 'check_deterministic_code', 'check_neighbour_agreement', 'check_impulse_response',
+           'check_open_time_energy', 'check_invariance_error', 'check_roll_prediction', 'check_flat_capsules',
+           'check_equivariance_error', 'check_homography_points', 'check_cycle_angles', 'check_capsule_offset',
+           'check_pearson', 'check_atomic_save', 'check_rng_roundtrip']
+
+# %% ../nbs/11b_exercises_capsules.ipynb #83b74b45
+def _torus_inputs(g: torch.Generator, ndim: int):
+    "A fresh torus topography W (side 3 to 6, K = 1 or 3) and an input shape (..., side²) of `ndim` dims."
+    side = _pick(g, 3, 6)
+    lead = [_pick(g, 1, 4) for _ in range(ndim - 1)]
+    return TorusTopography(side * side, _odd(g, 3)), (*lead, side * side)
+
+@checker("ch.4, the latent t = (z − μ)/√(W u² + ε)", watch=[student_t_latent, TVAE.latent, TVAE.encode])
+def check_latent(f, # your `f(z, u, mu, W, eps)` -> t
+                ):
+    "Check `f(z, u, mu, W, eps)` = (z − mu) / sqrt(W(u²) + eps) for a topography callable `W`."
+    g = _fresh()
+    for ndim, eps in ((2, 1e-6), (3, 0.1 + torch.rand(1, generator=g).item())):   # a large ε shows where it goes
+        W, shape = _torus_inputs(g, ndim)
+        z, u = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        mu = 30 * torch.rand(1, generator=g).item() + 1
+        ref = (z - mu) / torch.sqrt(W(u.square()) + eps)
+        got = f(z, u, mu, W, eps)
+        if _close(got, ref, 1e-3): continue
+        got = torch.as_tensor(got)
+        if got.shape != ref.shape: return False, f"for z and u of shape {tuple(shape)} you returned shape {tuple(got.shape)}."
+        with torch.no_grad(): on_u = (z - mu) / torch.sqrt(W(u) + eps)
+        if not torch.isfinite(got).all() or _close(got, on_u, 1e-3):
+            return False, ("you applied W to u instead of u². Hint: W sums *energies* u² ≥ 0; a window sum of signed u can be "
+                           "negative, and its square root is NaN (chapter 3's prior samples would not be Student-t).")
+        if _close(got, (z + mu) / torch.sqrt(W(u.square()) + eps), 1e-3):
+            return False, ("you added μ. Hint: this course subtracts it, t = (z − μ)/√(W u² + ε); the paper's code adds it, "
+                           "which gives the mirror image, but the checker follows the course's convention.")
+        if _close(got, (z - mu) / torch.sqrt(W(u.square())), 1e-3):
+            return False, "ε is missing. Hint: add ε inside the square root, √(W u² + ε), so an all-zero energy cannot divide by 0."
+        return False, "does not match. Hint: square u first, apply W, add ε, take the square root, divide (z − μ) by it."
+    return True, "matches (z − μ)/√(W u² + ε) on fresh tori, shapes, μ and ε."
+
+# %% ../nbs/11b_exercises_capsules.ipynb #567c052b
+@checker("ch.4, a deterministic code from E_q[u²]", watch=[TVAE.encode, TVAE.encode_static])
+def check_deterministic_code(f, # your `f(mu_z, mu_u, logvar_u, W, mu, eps)` -> t
+                            ):
+    "Check `f(mu_z, mu_u, logvar_u, W, mu, eps)`: t built from the z mean and E_q[u²] = mu_u² + exp(logvar_u)."
+    g = _fresh()
+    for ndim in (2, 3):
+        W, shape = _torus_inputs(g, ndim)
+        mz = torch.randn(shape, generator=g)
+        used = torch.rand(shape, generator=g) < 0.5                                  # unused u units have mean ≈ 0
+        mu_u = torch.where(used, 2 * torch.randn(shape, generator=g), 0.01 * torch.randn(shape, generator=g))
+        lu = torch.where(used, -3 + torch.randn(shape, generator=g), 0.5 * torch.randn(shape, generator=g))   # σ² far from 1
+        mu, eps = 30 * torch.rand(1, generator=g).item() + 1, 1e-6
+        got = torch.as_tensor(f(mz, mu_u, lu, W, mu, eps))
+        code = lambda e_u2: (mz - mu) / torch.sqrt(W(e_u2) + eps)
+        if _close(got, code(mu_u.square() + lu.exp()), 1e-3): continue
+        if got.shape != mz.shape: return False, f"for inputs of shape {tuple(shape)} you returned shape {tuple(got.shape)}."
+        wrong = {"mean only": code(mu_u.square()), "sigma": code(mu_u.square() + (0.5 * lu).exp()),
+                 "sigma^4": code(mu_u.square() + (2 * lu).exp()), "one": code(mu_u.square() + 1)}
+        if _close(got, wrong["mean only"], 1e-3):
+            return False, ("you plugged in the posterior mean of u: for units the model does not use, μ_u ≈ 0, so W μ_u² ≈ 0 "
+                           "and |t| explodes. Hint: use E_q[u²] = μ_u² + exp(logvar_u).")
+        if _close(got, wrong["sigma"], 1e-3):
+            return False, "you added the standard deviation σ_u = exp(logvar_u / 2). Hint: E_q[u²] = μ_u² + σ_u², the *variance* exp(logvar_u)."
+        if _close(got, wrong["sigma^4"], 1e-3):
+            return False, "you added σ_u⁴ = exp(2 logvar_u). Hint: logvar_u is already log σ_u²; the variance is exp(logvar_u)."
+        if _close(got, wrong["one"], 1e-3):
+            return False, "you added 1 for the variance (the prior's, not the posterior's). Hint: the posterior variance is exp(logvar_u)."
+        return False, "does not match. Hint: t = (μ_z − μ) / √(W(μ_u² + exp(logvar_u)) + ε)."
+    return True, "uses the z mean and E_q[u²] = μ_u² + σ_u² (checked with posterior variances far from 1)."
+
+# %% ../nbs/11b_exercises_capsules.ipynb #48fa08b1
+@checker("ch.4, neighbour agreement on the torus", watch=[neighbour_agreement])
+def check_neighbour_agreement(f, # your `f(preferred)` -> float
+                             ):
+    "Check `f(preferred)`: the fraction of (right, down) torus-neighbour pairs of a (side, side) class map with the same class."
+    g = _fresh()
+    w = _pick(g, 2, 3)                                                           # stripes w units wide
+    maps = [torch.randint(0, _pick(g, 2, 4), (_pick(g, 3, 5),) * 2, generator=g),
+            torch.randint(0, 10, (_pick(g, 6, 8),) * 2, generator=g),
+            torch.arange(3).repeat_interleave(w).repeat(3 * w, 1)]                   # stripes: wrap-around pairs differ
+    for m in maps:
+        ref = 0.5 * ((m == m.roll(1, 0)).double().mean() + (m == m.roll(1, 1)).double().mean())
+        got = float(f(m))
+        if _close(got, ref, 1e-6): continue
+        side = m.shape[0]
+        open_ = 0.5 * ((m[1:] == m[:-1]).double().mean() + (m[:, 1:] == m[:, :-1]).double().mean())
+        hint = ("you left out the wrap-around pairs. Hint: on a torus the last row neighbours the first; compare with "
+                "`preferred.roll(1, 0)` and `preferred.roll(1, 1)`." if _close(got, open_, 1e-6)
+                else "Hint: average the fraction of equal right-neighbour pairs and equal down-neighbour pairs.")
+        return False, f"wrong on a {side}×{side} map. {hint}"
+    return True, "matches on fresh maps, wrap-around pairs included."
 
 # %% ../nbs/11b_exercises_capsules.ipynb #023d46f6
 @checker("ch.5, the impulse response of a shifting window")

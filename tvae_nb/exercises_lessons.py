@@ -241,10 +241,11 @@ from . import exercises as _ex, exercises_capsules as _cap
 
 CHECKERS = {
     "01_data": [_ex.check_clockwise_theta, _ex.check_composed_phase, _ex.check_translation],
+    "01b_samplers": [_ex.check_paper_phases, _ex.check_shared_images],
     "02_vae": [_ex.check_kl, _ex.check_log_mean_exp, check_two_estimators],
     "02_vae_training": [_ex.check_kl_warmup],
     "03_student_t": [_ex.check_sup_distance, _ex.check_ring_energy, _ex.check_plus_energy, _ex.check_fft_energy],
-    "04_tvae": [_ex.check_latent, _ex.check_deterministic_code, _ex.check_neighbour_agreement, check_collapse_report],
+    "04_tvae": [_cap.check_latent, _cap.check_deterministic_code, _cap.check_neighbour_agreement, check_collapse_report],
     "05_temporal_coherence": [_cap.check_impulse_response, _cap.check_open_time_energy, _cap.check_invariance_error,
                               check_ratio_verdict],
     "06_equivariant_capsules": [_cap.check_roll_prediction, _cap.check_flat_capsules, _cap.check_equivariance_error,

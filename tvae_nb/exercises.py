@@ -383,7 +383,7 @@ def check_fft_energy(f, # your `f(u2, L, K, shift)` -> (B, S, C, D)
 # %% ../nbs/11_exercises.ipynb #147b5651
 _ELSEWHERE = ("exercises_lessons", "exercises_capsules")     # the modules that define the other checkers
 
-def __getattr__(name: str, # a name this module does not define: a checker of chapters 5-9, or `CHECKERS`
+def __getattr__(name: str, # a name this module does not define: a checker of chapters 4-9, or `CHECKERS`
                ):
     "Find `name` in `tvae_nb.exercises_lessons` or `tvae_nb.exercises_capsules` (which import this module's framework)."
     if not name.startswith("__"):

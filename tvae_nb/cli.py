@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #1151157a
 from __future__ import annotations
-import argparse, errno, json, math, os, sys
+import argparse, ast, errno, importlib.util, io, json, math, os, re, sys, tokenize
 from pathlib import Path
 
 from . import __version__
@@ -18,7 +18,7 @@ _MAX_SEED, _MAX_STEPS = 2**32 - 1, 10**9
 _MAX_DATA_N, _MAX_DATA_SEQ_LEN = 100, 200      # `tvae-nb data` draws a PNG grid: at most 100 rows x 200 frames
 
 # %% auto #0
-__all__ = ['cmd_data', 'cmd_list', 'cmd_show', 'cmd_run', 'cmd_table1', 'build_parser', 'main']
+__all__ = ['cmd_data', 'cmd_list', 'cmd_show', 'cmd_run', 'cmd_table1', 'source_docments', 'build_parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #a1aa82de
 def cmd_data(args, # the parsed `tvae-nb data` arguments (out, n, seq_len, seed, source, device)
@@ -115,12 +115,10 @@ def cmd_table1(args, # the parsed `tvae-nb table1` arguments (budget, transform,
                   progress=not args.no_progress, overwrite=args.overwrite, source=args.source)
 
 # %% ../nbs/10_cli.ipynb #d10e181b
-def _data_args(q):
-    "--source and --data-root, for the commands that train on MNIST."
+def _data_args(q, source_doc: str):
+    "--source (its help: `source_doc`, the docment of the library's `source`) and --data-root, for the commands that train on MNIST."
     q.add_argument("--source", default="auto", choices=["auto", "embedded", "torchvision"],
-                   help="which MNIST: the 4,000 digits inside the package (embedded), torchvision's 60,000 (downloaded "
-                        "to --data-root if missing), or auto: torchvision's if on disk, else embedded; --budget paper "
-                        "refuses auto without them (default: auto)")
+                   help=_flag_help(source_doc, "auto", "; torchvision's is downloaded to --data-root if missing"))
     q.add_argument("--data-root", default=None, help="torchvision's MNIST folder (default: $TVAE_NB_DATA, else ~/.cache/tvae_nb)")
 
 def _int_arg(name: str, minimum: int, maximum: int | None = None):
@@ -145,9 +143,40 @@ def _positive_arg(name: str):
     conv.__name__ = name
     return conv
 
+# %% ../nbs/10_cli.ipynb #15a5530f
+def source_docments(module: str, # a module's dotted name, such as 'tvae_nb.runner': its file is read, not imported
+                    name: str, # a function defined at the module's top level, or a class (then: its annotated fields)
+                   ) -> dict[str, str | None]:
+    "Each parameter of `name` in `module` -> its docment (None: no comment), read from the source file without importing the module (or torch)."
+    try: spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError: spec = None
+    if spec is None or not str(spec.origin).endswith(".py"):
+        raise ValueError(f"module={module!r} has no Python source file: expected an installed module such as 'tvae_nb.runner'")
+    src = Path(spec.origin).read_text(encoding="utf-8")
+    defs = {n.name: n for n in ast.parse(src).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    node = defs.get(name)                                    # the last definition of `name`: the one Python binds
+    if node is None: raise ValueError(f"name={name!r} is not defined at the top level of {module}: expected one of {sorted(defs)}")
+    if isinstance(node, ast.ClassDef):
+        lines = {f.target.id: f.lineno for f in node.body if isinstance(f, ast.AnnAssign) and isinstance(f.target, ast.Name)}
+    else: lines = {p.arg: p.lineno for p in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+    comments = {t.start[0]: t.string[1:].strip()             # what fastcore reads: the comment on the parameter's line
+                for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
+    return {k: comments.get(line) for k, line in lines.items()}
+
+def _flag_help(doc: str, # the docment of the library parameter the flag passes on
+               default=None, # the default the help shows; None: the flag passes None on
+               extra: str = "", # what only the command line adds, after the docment
+              ) -> str:
+    "A flag's help from a parameter's docment: '(None: X)' reads '(default: X)' where the flag passes None on, and goes where not (a command line cannot pass None)."
+    none = r"\s*\(None: ([^()]*)\)"
+    if default is None: text = re.sub(none, r" (default: \1)", doc) + extra
+    else: text = re.sub(none, "", doc) + extra + f" (default: {default})"
+    return text.replace("%", "%%")                           # argparse formats a help with %
+
+
 # %% ../nbs/10_cli.ipynb #3546a2a9
 def build_parser() -> argparse.ArgumentParser:
-    "The argument parser of `tvae-nb` with all sub-commands."
+    "The argument parser of `tvae-nb` with all sub-commands; a flag that passes a library parameter on shows its docment."
     ex = lambda *lines: "examples:\n" + "\n".join(f"  {l}" for l in lines)
     kw = dict(formatter_class=argparse.RawDescriptionHelpFormatter)
     p = argparse.ArgumentParser(prog="tvae-nb", description="Topographic VAE course: data, experiments and tables.",
@@ -173,46 +202,46 @@ def build_parser() -> argparse.ArgumentParser:
                    "every difference with its reason")
     l.add_argument("--budget", default="paper", help=f"with --verbose: {', '.join(_BUDGETS)} (default: paper)")
     l.set_defaults(func=cmd_list)
+    # One text: a flag that passes a library parameter on shows that parameter's docment, read without importing torch
+    exp, run = source_docments("tvae_nb.recipes", "make_experiment"), source_docments("tvae_nb.runner", "run_experiment")
+    limit = source_docments("tvae_nb.runner", "RunLimit")
+    tab, rows = source_docments("tvae_nb.table1", "table1"), source_docments("tvae_nb.table1", "table1_experiments")
+    budget_default = "quick; fast when TVAE_NB_FAST=1"                    # resolved in `main`
     s = sub.add_parser("show", help="print the complete config of one experiment at a budget (what `run` trains)",
                        epilog=ex("tvae-nb show table1-tvae-partial --budget quick"), **kw)
     r = sub.add_parser("run", help="run one experiment: metrics.jsonl, figures and a resumable checkpoint in --out",
                        epilog=ex("tvae-nb run table1-tvae-partial --budget fast --out runs/p",
                                  "tvae-nb run table1-tvae-partial --budget fast --out runs/p --resume --steps 120"), **kw)
     for q in (s, r):                                         # `show` takes the same experiment arguments as `run`
-        q.add_argument("name", help="experiment name (see `tvae-nb list`)")
-        q.add_argument("--budget", default=None, help=f"{', '.join(_BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
-        q.add_argument("--seed", type=_int_arg("seed", 0, _MAX_SEED), default=None, help="training seed (default: the experiment's)")
+        q.add_argument("name", help=_flag_help(exp["name"]))
+        q.add_argument("--budget", default=None, help=_flag_help(exp["budget"], budget_default))
+        q.add_argument("--seed", type=_int_arg("seed", 0, _MAX_SEED), default=None, help=_flag_help(exp["seed"]))
         q.add_argument("--steps", type=_int_arg("steps", 0, _MAX_STEPS), default=None,
-                       help="override the budget's step count (with --resume: a larger count trains a finished run further)")
-        q.add_argument("--lr", type=_positive_arg("lr"), default=None, help="learning rate (default: the budget's)")
-        q.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None,
-                       help="clip the gradient norm to this value (default: the budget's, usually none)")
+                       help=_flag_help(exp["steps"], extra="; with --resume, a larger count trains a finished run further"))
+        q.add_argument("--lr", type=_positive_arg("lr"), default=None, help=_flag_help(exp["lr"]))
+        q.add_argument("--grad-clip", type=_positive_arg("grad-clip"), default=None, help=_flag_help(exp["grad_clip"]))
     s.set_defaults(func=cmd_show)
-    r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
-    r.add_argument("--out", default=None, help="output folder (default: runs/NAME-BUDGET)")
-    r.add_argument("--resume", action="store_true", help="continue from --out's checkpoint.pt")
-    r.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a run")
-    r.add_argument("--max-seconds", type=_positive_arg("max-seconds"), default=None,
-                   help="stop after this many seconds (resume later)")
-    r.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, lines in a file)")
-    _data_args(r)
+    r.add_argument("--device", default="cpu", help=_flag_help(run["device"], "cpu"))
+    r.add_argument("--out", default=None, help=_flag_help(run["out_dir"]))
+    r.add_argument("--resume", action="store_true", help=_flag_help(run["resume"]))
+    r.add_argument("--overwrite", action="store_true", help=_flag_help(run["overwrite"]))
+    r.add_argument("--max-seconds", type=_positive_arg("max-seconds"), default=None,            # `limit.seconds`
+                   help=_flag_help(limit["seconds"], extra="; --resume continues the run"))
+    r.add_argument("--no-progress", action="store_true", help="do not " + _flag_help(run["progress"]))
+    _data_args(r, run["source"])
     r.set_defaults(func=cmd_run)
     t = sub.add_parser("table1", help="train the Table 1 models at a budget and print the table",
                        epilog=ex("tvae-nb table1 --budget fast --out runs/t1   # a minute: the seven rows, tiny",
                                  "tvae-nb table1 --budget quick --jobs 2         # the README's table; Ctrl-C, then the same command resumes"), **kw)
-    t.add_argument("--budget", default=None, help=f"{', '.join(_BUDGETS)} (default: quick; fast when TVAE_NB_FAST=1)")
-    t.add_argument("--transform", default=None,
-                   help=f"{', '.join(_TABLE1_TRANSFORMS)} (default: the budget's; paper for --budget paper)")
-    t.add_argument("--out", default="runs/table1", help="output folder: one run folder per model, table1.json, "
-                   "traversal PNGs; an interrupted table resumes there (default: runs/table1)")
-    t.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
-    t.add_argument("--seed", type=_int_arg("seed", 0, _MAX_SEED), default=0, help="training seed of every model (default: 0)")
-    t.add_argument("--jobs", type=_int_arg("jobs", 1), default=None,
-                   help="models trained at once, each in a process with one torch thread (default: 1 at --budget fast, "
-                        "where starting processes costs more than it saves, else the number of cores)")
-    t.add_argument("--overwrite", action="store_true", help="train every model again, even where --out holds its run")
-    t.add_argument("--no-progress", action="store_true", help="no progress lines")
-    _data_args(t)
+    t.add_argument("--budget", default=None, help=_flag_help(rows["budget"], budget_default))
+    t.add_argument("--transform", default=None, help=_flag_help(rows["transform"]))
+    t.add_argument("--out", default="runs/table1", help=_flag_help(tab["out"], "runs/table1"))
+    t.add_argument("--device", default="cpu", help=_flag_help(tab["device"], "cpu"))
+    t.add_argument("--seed", type=_int_arg("seed", 0, _MAX_SEED), default=0, help=_flag_help(rows["seed"], 0))
+    t.add_argument("--jobs", type=_int_arg("jobs", 1), default=None, help=_flag_help(tab["jobs"]))
+    t.add_argument("--overwrite", action="store_true", help=_flag_help(tab["overwrite"]))
+    t.add_argument("--no-progress", action="store_true", help="do not " + _flag_help(tab["progress"]))
+    _data_args(t, tab["source"])
     t.set_defaults(func=cmd_table1)
     return p
 

@@ -272,12 +272,12 @@ class RunLimit(NamedTuple):
 
 def run_experiment(cfg: ExperimentConfig, # the experiment (see `make_experiment`)
                    out_dir=None, # the run folder (default: runs/NAME-BUDGET)
-                   device=None, # 'cpu', 'cuda', 'mps' or 'auto' (under torchrun: each process's cuda:LOCAL_RANK)
+                   device=None, # 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto' (under torchrun: each process's cuda:LOCAL_RANK)
                    resume: bool = False, # continue from the folder's checkpoint
-                   progress: bool | str = True, # a bar on a terminal or notebook, lines otherwise; 'lines': always lines
+                   progress: bool | str = True, # show progress: a bar on a terminal or notebook, lines otherwise ('lines': always lines)
                    overwrite: bool = False, # start again in a folder that holds a run
                    limit: RunLimit = RunLimit(), # where this call stops early, resumable (steps, seconds; None: no limit)
-                   source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision' (`data_source`; the paper budget refuses a silent fallback)
+                   source: str = "auto", # MNIST: 'embedded' (the package's 4,000 digits), 'torchvision' (60,000) or 'auto' (torchvision's if on disk, else embedded, which the paper budget refuses)
                   ) -> RunResult:
     "Train experiment `cfg`, writing config.json, metrics.jsonl, PNG figures and checkpoint.pt into `out_dir`."
     if not isinstance(cfg, ExperimentConfig): raise ValueError(f"cfg must be an ExperimentConfig, got {type(cfg).__name__}")

@@ -35,7 +35,7 @@ TABLE1_ROWS = {"VAE": "table1-vae", "VAE + free bits": "table1-vae-fb", "TVAE L=
 
 def table1_experiments(budget: str = "quick", # one of BUDGETS ('fast', 'quick', 'long', 'paper')
                        seed: int = 0, # the training seed of every row
-                       transform: str | None = None, # one of TABLE1_TRANSFORMS (None: the budget's)
+                       transform: str | None = None, # 'rotation', 'hue', 'scale' or 'paper' (None: the budget's)
                       ) -> dict[str, ExperimentConfig]:
     "The registered experiments of Table 1's rows at `budget`, all with the same seed and data."
     transform = check_choice("transform", transform or capsule_recipe(budget).transform, TABLE1_TRANSFORMS)
@@ -316,13 +316,13 @@ def _table1_rows(experiments) -> dict:
     return experiments
 
 def table1(experiments: str | dict = "quick", # a budget of BUDGETS, or `table1_experiments(budget, seed, transform)`
-           out: str | Path | None = "runs/table1", # the table's folder (None: a temporary one, removed at the end)
+           out: str | Path | None = "runs/table1", # the table's folder: out/NAME per row, table1.json, PNGs; a rerun resumes there (None: a temporary one, removed at the end)
            device=None, # where to train ('cpu', 'cuda', 'mps', 'auto')
-           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: 1 at 'fast', else `default_jobs()`)
+           jobs: int | None = None, # models trained at once, in processes of one torch thread (None: 1 at 'fast', else one per CPU core)
            progress: bool = True, # show each run's progress
            verbose: bool = True, # print a line per finished row and the table
            overwrite: bool = False, # train every row again even where out/NAME holds a run
-           source: str = "auto", # MNIST: 'auto', 'embedded' or 'torchvision'; at 'paper', 'auto' never falls back to the embedded subset
+           source: str = "auto", # MNIST: 'embedded' (the package's 4,000 digits), 'torchvision' (60,000) or 'auto' (torchvision's if on disk, else embedded, which the paper budget refuses)
           ) -> dict:
     "Table 1: train (or resume) the seven Table-1 experiments with `run_experiment`, `jobs` at a time; write out/table1.json."
     exps = _table1_rows(experiments)

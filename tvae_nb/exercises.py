@@ -201,8 +201,7 @@ def check_paper_phases(f, # your `f(start, kind, fixed, S)` -> (B, S, 3) integer
                       ):
     "Check `f(start, kind, fixed, S)`: column `kind[b]` of row b moves from `start[b]`, the others stay at `fixed[b]`, all mod S."
     g = _fresh()
-    for S in (18, _pick(g, 2, 30)):
-        B = _pick(g, 3, 9)
+    for S, B in ((18, _pick(g, 3, 6)), (_pick(g, 2, 30), _pick(g, 7, 12))):     # two batch sizes, always different
         start, kind = torch.randint(0, S, (B,), generator=g), torch.randint(0, 3, (B,), generator=g)
         kind[:3] = torch.tensor([0, 1, 2])                                         # every kind at least once
         fixed = torch.randint(0, 2 * S, (B, 3), generator=g)                       # some beyond S: mod S is needed

@@ -171,6 +171,9 @@ MISTAKES = [
     (ex.check_paper_phases, lambda st, k, fx, S: paper_phases(st, k, fx, S, wrap=False), "% S"),
     (ex.check_paper_phases, lambda st, k, fx, S: paper_phases(st, k, fx * 0, S), "fixed"),
     (ex.check_shared_images, lambda a, b: shared_images(a, b, distinct=True), "distinct"),
+    (ex.check_shared_images, lambda a, b: shared_images(a, b) + 0.6, "whole number"),
+    (ex.check_shared_images, lambda a, b: sum(bool((x.flatten()[0] == b.flatten(1)[:, 0]).any()) for x in a), "every pixel"),
+    (ex.check_paper_phases, lambda st, k, fx, S: paper_phases(st, k, fx, S) + 0.9, "integer"),
     # weak inputs: the posterior variance is never 1, so each wrong variance term is caught by name
     (ex.check_deterministic_code, det_code(lambda m, lv: m ** 2), "E_q[u²]"),
     (ex.check_deterministic_code, det_code(lambda m, lv: m ** 2 + (0.5 * lv).exp()), "standard deviation"),
@@ -275,6 +278,15 @@ def test_every_chapter_has_a_lesson_exercise():
     for ch in ("02_vae", "04_tvae", "05_temporal_coherence", "06_equivariant_capsules", "07_complex_transforms", "08_dsprites"):
         assert set(ex.CHECKERS[ch]) & set(ex.LESSON_CHECKERS), ch
     assert {c for cs in ex.CHECKERS.values() for c in cs} >= set(ex.LESSON_CHECKERS)
+
+
+def test_every_checker_is_called_in_its_chapter():
+    "Each checker listed for a chapter in `CHECKERS` is called in a code cell of that chapter's notebook (a 'Your turn' cell)."
+    for ch, cs in ex.CHECKERS.items():
+        code = "\n".join("".join(c["source"]) for c in _json.loads((_ROOT / "nbs" / f"{ch}.ipynb").read_text())["cells"]
+                         if c["cell_type"] == "code")
+        missing = [c.__name__ for c in cs if not re.search(rf"\b{c.__name__}\(", code)]
+        assert not missing, f"{ch} lists {missing} in CHECKERS but never calls them"
 
 
 def test_every_checker_is_imported_from_tvae_nb_exercises():

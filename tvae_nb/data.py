@@ -23,6 +23,19 @@ __all__ = ['TRANSFORMS', 'COLOUR_TRANSFORMS', 'PERSPECTIVE_TILT', 'PERSPECTIVE_D
            'perspective_warp', 'spin_homography', 'spin_grid', 'check_images', 'make_sequences', 'sequence_grid',
            'plot_sequences', 'save_sequence_grid']
 
+# %% ../nbs/01_data.ipynb #23e910a8
+_MOVED = ("ImageBatch", "ImageSampler", "SequenceBatch", "SequenceSampler", "OneAtATimeSampler", "PAPER_KINDS",
+          "paper_sequences", "eval_sequences")                  # defined in `tvae_nb.samplers` (chapter 1b)
+
+def __getattr__(name: str, # a name this module does not define
+               ):
+    "A name that moved to `tvae_nb.samplers` is found there, with a DeprecationWarning that says where it lives now."
+    if name in _MOVED:
+        import importlib, warnings
+        warnings.warn(f"tvae_nb.data.{name} moved to tvae_nb.samplers: import it from there", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module("tvae_nb.samplers"), name)
+    raise AttributeError(f"module 'tvae_nb.data' has no attribute {name!r}")
+
 # %% ../nbs/01_data.ipynb #f81ec22e
 def _embedded_path() -> Path:
     "Path of the embedded MNIST subset inside the installed package."

@@ -6,7 +6,7 @@ Docs: https://tvae-nb.github.io/tvae_nb/exercises.html.md"""
 
 # %% ../nbs/11_exercises.ipynb #3df6270c
 from __future__ import annotations
-import functools, importlib, inspect, math, sys, types
+import functools, importlib, inspect, math, numbers, sys, types
 from dataclasses import dataclass
 
 import torch
@@ -207,6 +207,8 @@ def check_paper_phases(f, # your `f(start, kind, fixed, S)` -> (B, S, 3) integer
         fixed = torch.randint(0, 2 * S, (B, 3), generator=g)                       # some beyond S: mod S is needed
         got, ref = torch.as_tensor(f(start, kind, fixed, S)), _phase_table(start, kind, fixed, S)
         if tuple(got.shape) != (B, S, 3): return False, f"for B = {B} and S = {S} you returned shape {tuple(got.shape)}; expected (B, S, 3)."
+        if got.is_floating_point() or got.dtype == torch.bool:
+            return False, f"your phases are {got.dtype}. Hint: a phase is an integer: build it from the int64 inputs with +, % and torch.where."
         if torch.equal(got.long(), ref): continue
         moving = torch.gather(got.long(), 2, kind[:, None, None].expand(B, S, 1))[..., 0]          # (B, S)
         if torch.equal(moving, (start[:, None] + torch.arange(S)) % S):
@@ -217,6 +219,13 @@ def check_paper_phases(f, # your `f(start, kind, fixed, S)` -> (B, S, 3) integer
     return True, "each sequence moves one transform from its start phase and holds the other two, all mod S."
 
 # %% ../nbs/11_exercises.ipynb #8b7a6800
+def _count(got):
+    "The learner's count as an int, or None when it is not a whole number (a float, a bool, a tensor that is not a 0-d integer)."
+    if isinstance(got, bool): return None
+    if isinstance(got, numbers.Integral): return int(got)
+    if torch.is_tensor(got) and got.ndim == 0 and not (got.is_floating_point() or got.dtype == torch.bool): return int(got)
+    return None
+
 @checker("ch.1b, held out (count the shared images)")
 def check_shared_images(f, # your `f(a, b)` -> int: how many images of `a` are also in `b`
                        ):
@@ -229,14 +238,19 @@ def check_shared_images(f, # your `f(a, b)` -> int: how many images of `a` are a
         k = _pick(g, 2, min(len(a), M) - 1)
         a[:k] = b[torch.randint(0, M, (k,), generator=g)]                        # k shared images ...
         a[k - 1] = a[0]                                                          # ... one of them twice
+        for j in range(k, min(len(a), k + 2)):                                   # near misses: an image of b, one pixel off
+            a[j] = b[_pick(g, 0, M - 1)]
+            p = _pick(g, 1, H * H - 1)
+            a[j].view(-1)[p] += 1 / 255 if a[j].view(-1)[p] < 0.5 else -1 / 255
         a = a[torch.randperm(len(a), generator=g)]
         ref = sum(any(torch.equal(x, y) for y in b) for x in a)
-        got = f(a, b)
-        if int(got) == ref: continue
+        got = _count(f(a, b))
+        if got is None: return False, "return the count as a whole number (an int, or a 0-d integer tensor). Hint: sum booleans, then int(...)."
+        if got == ref: continue
         uniq = len({bytes((x * 255).round().to(torch.uint8).flatten().numpy()) for x in a if any(torch.equal(x, y) for y in b)})
-        if int(got) == uniq and uniq != ref:
+        if got == uniq and uniq != ref:
             return False, "you counted distinct images. Hint: count every image of `a` that appears in `b`, repeats included."
-        return False, f"f(a, b) = {got} for a of shape {tuple(a.shape)} and b of shape {tuple(b.shape)} is not the count. Hint: compare whole images, e.g. as bytes in a set."
+        return False, f"f(a, b) = {got} for a of shape {tuple(a.shape)} and b of shape {tuple(b.shape)} is not the count. Hint: compare whole images, every pixel (some differ from an image of b in one pixel only), e.g. as bytes in a set."
     return True, "counts the images of a batch that are also in a set, repeats included."
 
 # %% ../nbs/11_exercises.ipynb #3286c51b

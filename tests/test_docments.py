@@ -9,7 +9,7 @@ name starts with `_`.
 
 Run `python tests/test_docments.py` for the report, module by module.
 """
-import ast, dataclasses, functools, importlib, inspect, io, json, pkgutil, re, textwrap, tokenize
+import ast, dataclasses, functools, importlib, importlib.util, inspect, io, json, pkgutil, re, textwrap, tokenize
 from pathlib import Path
 
 import pytest
@@ -187,26 +187,44 @@ def public_names(mod) -> list[str]:
     return names
 
 
+_spec = importlib.util.spec_from_file_location("render_pages", Path(__file__).resolve().parents[1] / "tools" / "render_pages.py")
+rp = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rp)
+NBS = Path(__file__).resolve().parents[1] / "nbs"
+
+
 @functools.lru_cache(maxsize=None)
-def _show_docs_by_module() -> dict[str, set[str]]:
-    "For each notebook with a `#| default_exp MODULE`: MODULE -> the names passed to `show_doc(...)` in it."
-    out = {}
-    for nb in sorted((Path(__file__).resolve().parents[1] / "nbs").glob("*.ipynb")):
-        src = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
-        mods = {m for s in src for m in re.findall(r"^#\|\s*default_exp\s+(\w+)\s*$", s, re.M)}
-        for m in mods: out[m] = {n for s in src for n in re.findall(r"show_doc\(([A-Za-z0-9_.]+)\)", s)}
-    return out
-
-
-def show_doc_entries(mod) -> set[str]:
-    "Names passed to `show_doc(...)` in the notebook whose `#| default_exp` is `mod`."
-    return _show_docs_by_module().get(mod.__name__.split(".", 1)[1], set())
+def reference_entries(module: str) -> frozenset:
+    "What the rendered API reference of the notebook that exports `module` (such as 'data') documents."
+    nb = next(p for p in sorted(NBS.glob("*.ipynb")) if rp.module_of(p) == module)
+    return frozenset(rp.api_entries(nb))
 
 
 @pytest.mark.parametrize("mod", modules(), ids=lambda m: m.__name__)
-def test_every_public_name_has_a_show_doc(mod):
-    missing = [n for n in public_names(mod) if n not in show_doc_entries(mod)]
-    assert not missing, f"no show_doc entry in the API reference of {mod.__name__}: {missing}"
+def test_every_public_name_is_in_the_generated_reference(mod):
+    missing = [n for n in public_names(mod) if n not in reference_entries(mod.__name__.split(".", 1)[1])]
+    assert not missing, f"the API reference generated for {mod.__name__} leaves out: {missing}"
+
+
+def test_no_notebook_keeps_a_reference_by_hand():
+    "The API reference is generated when the pages are rendered; no notebook in nbs/ holds `show_doc` cells of its own."
+    kept = {p.stem: n for p in sorted(NBS.glob("*.ipynb")) if (n := sum(
+        1 for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "code" and "show_doc(" in "".join(c["source"])))}
+    assert not kept, f"notebooks with show_doc cells (the reference is generated; remove them): {kept}"
+
+
+def test_the_reference_is_written_under_its_heading(tmp_path):
+    "On a copy, `add_api_reference` puts one show_doc cell per entry right under '## API reference', before what follows."
+    nb = json.loads((NBS / "01b_samplers.ipynb").read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["a last note"]})
+    copy = tmp_path / "01b_samplers.ipynb"; copy.write_text(json.dumps(nb))
+    n = rp.add_api_reference(copy)
+    cells = json.loads(copy.read_text())["cells"]
+    head = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## API reference"))
+    docs = ["".join(c["source"]) for c in cells[head + 2:head + 2 + n]]
+    assert n == len(rp.api_entries(NBS / "01b_samplers.ipynb")) >= 10 and docs[0] == "show_doc(ImageBatch)"
+    assert all(d.startswith("show_doc(") for d in docs) and "".join(cells[-1]["source"]) == "a last note"
+    assert "import show_doc" in "".join(cells[head + 1]["source"])
+
 
 if __name__ == "__main__":
     missing = audit()

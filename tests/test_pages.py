@@ -147,9 +147,8 @@ def has_math(name: str) -> bool:
 
 
 def show_doc_cells(name: str) -> int:
-    "How many `show_doc` cells notebook `name` has (its API reference)."
-    nb = json.loads((ROOT / "nbs" / f"{name}.ipynb").read_text())
-    return sum(1 for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("show_doc("))
+    "How many entries the API reference of notebook `name` gets when its page is rendered (`rp.api_entries`)."
+    return len(rp.api_entries(ROOT / "nbs" / f"{name}.ipynb"))
 
 
 def draws_figures(name: str) -> bool:

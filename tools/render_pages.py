@@ -4,7 +4,11 @@
 
 Each notebook is copied into `OUT/_build/` (with the rest of `nbs/`, so relative paths such as `runs/` resolve), run
 there top to bottom by `nbdev.test.test_nb(save=True)` in a fresh process (nbdev's skip flags respected), then
-converted with nbconvert's HTML exporter (no `--execute`). The sources in `nbs/` are never modified. As on the Quarto
+converted with nbconvert's HTML exporter (no `--execute`). The sources in `nbs/` are never modified. Before the run,
+the copy of each notebook that exports a module gets its API reference: a `show_doc` cell for each public function
+and class its exported cells define (found by nbdev's `add_show_docs` processor) and for each public method of those
+classes, under its '## API reference' heading after the lesson (`add_api_reference`). The notebooks keep no
+reference of their own, so it cannot go stale; `nbdev-docs` (Quarto) adds nbdev's own after each definition. As on the Quarto
 site, `nbs/index.ipynb` becomes `OUT/index.html`; `OUT/pages.html` lists the pages with their run times, marking any
 notebook that failed to run. Where Quarto is installed, `nbdev-docs` builds the full site from `nbs/_quarto.yml`
 instead.
@@ -15,7 +19,7 @@ widget-renderer and mermaid loaders are left out, and each displayed ipywidget i
 run the notebook") plus a static PNG of what the explorer showed when the page was built. Links to `NAME.ipynb` point
 to `NAME.html`. `tests/test_pages.py` checks all of this in headless Chromium.
 """
-import argparse, html, importlib.util, json, os, re, shutil, subprocess, sys, time
+import argparse, html, importlib, importlib.util, json, os, re, shutil, subprocess, sys, time, uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +52,53 @@ ok, secs = test_nb(sys.argv[1], skip_flags=cfg.tst_flags.split(), basepath=str(c
                    cell_timeout=int(cfg.get('cell_timeout', 600)), save=(sys.argv[2:] or ['1'])[0] == '1')
 sys.exit(0 if ok else 1)
 """
+
+
+API_HEADING = "## API reference"
+
+
+def module_of(nb) -> str | None:
+    "The module a notebook exports (its `#| default_exp`), from a path or a notebook dict; None if it exports none."
+    cells = json.loads(Path(nb).read_text())["cells"] if isinstance(nb, (str, Path)) else nb["cells"]
+    for c in cells:
+        m = re.search(r"^#\|\s*default_exp\s+(\S+)", "".join(c["source"]), re.M) if c["cell_type"] == "code" else None
+        if m: return m.group(1)
+    return None
+
+
+def api_entries(nb_path: Path) -> list[str]:
+    "What a notebook's API reference documents: the public functions and classes its exported cells define (as nbdev's `add_show_docs` processor finds them), in the module's order, each class followed by its public methods."
+    from nbdev.process import NBProcessor
+    from nbdev.processors import add_show_docs
+    mod = module_of(nb_path)
+    if mod is None: return []
+    proc = NBProcessor(str(nb_path), [add_show_docs])
+    proc.process()
+    found = [re.fullmatch(r"show_doc\((.+)\)", c.source).group(1) for c in proc.nb.cells if getattr(c, "has_sd", False)]
+    m = importlib.import_module(f"tvae_nb.{mod}")
+    order = {n: i for i, n in enumerate(vars(m))}                       # definition order in the module
+    out = []
+    for n in sorted({n for n in found if not n.startswith("_")}, key=lambda n: order.get(n, len(order))):
+        out.append(n)
+        o = getattr(m, n, None)
+        if isinstance(o, type):                                           # and its methods (torch's `extra_repr` aside)
+            out += [f"{n}.{k}" for k, v in vars(o).items() if not k.startswith("_") and k != "extra_repr"
+                    and (isinstance(v, property) or callable(getattr(v, "__func__", v))) and not isinstance(v, type)]
+    return out
+
+
+def add_api_reference(nb_path: Path) -> int:
+    "Write the API reference into the notebook at `nb_path` (a copy being rendered): a `show_doc` cell per `api_entries`, under its '## API reference' heading (added at the end if missing); returns how many."
+    names = api_entries(nb_path)
+    if not names: return 0
+    nb = json.loads(Path(nb_path).read_text())
+    cell = lambda kind, src: {"cell_type": kind, "id": uuid.uuid4().hex[:8], "metadata": {}, "source": src, **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+    head = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown" and "".join(c["source"]).startswith(API_HEADING)), None)
+    if head is None: nb["cells"].append(cell("markdown", API_HEADING)); head = len(nb["cells"]) - 1
+    new = [cell("code", "#| hide\nfrom nbdev.showdoc import show_doc")] + [cell("code", f"show_doc({n})") for n in names]
+    nb["cells"][head + 1:head + 1] = new
+    Path(nb_path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return len(names)
 
 
 def default_notebooks() -> list[Path]:
@@ -218,6 +269,7 @@ def render(notebooks=None, out=ROOT / "site", fast=False, threads=2, verbose=Tru
     results = {}
     for nb in [Path(p).resolve() for p in (notebooks or default_notebooks())]:
         copy = build / "nbs" / nb.name
+        add_api_reference(copy)                          # generated from the code at each render, never kept in nbs/
         t0 = time.time()
         r = subprocess.run([sys.executable, "-c", RUNNER, str(copy)], cwd=ROOT, env=env, capture_output=True, text=True)
         ok, secs = r.returncode == 0, time.time() - t0

@@ -1,7 +1,7 @@
 """The shape of every chapter: lessons first, then Summary, Exercises and References, then the API reference.
 
-A learner reads a chapter top to bottom; the API reference (generated when the pages are rendered) comes after the lesson; a `show_doc` cell is never
-between its first section and its Summary. Every chapter 01-08 prints its verdicts in its Summary (a `print_claims`
+A learner reads a chapter top to bottom; the API reference (generated when the pages are rendered) comes after the
+lesson, and a `show_doc` cell never sits between its first section and its Summary. Every chapter 01-08 prints its verdicts in its Summary (a `print_claims`
 cell whose committed output has a verdict line), and no chapter's prose is longer than its reading slot allows.
 """
 import json, re

@@ -2,8 +2,8 @@
 
 Each notebook runs top to bottom through `nbdev.test.test_nb` in a fresh Python process, with nbdev's skip flags
 (`notest`, `slow`) and `TVAE_NB_FAST=1` unless the caller set `TVAE_NB_FAST` explicitly. It runs on a copy inside
-`site/ci/_build/` with its outputs saved, and the executed copy is rendered to `site/ci/NAME.html` (the same code as
-`tools/render_pages.py`), so `tests/test_pages.py` can check every page in a browser without running them again.
+`site/ci/_build/`, given its generated API reference (`add_api_reference`), with its outputs saved, and the executed
+copy is rendered to `site/ci/NAME.html` (the same code as `tools/render_pages.py`), so `tests/test_pages.py` can check every page in a browser without running them again.
 The sources in `nbs/` are never modified.
 """
 import importlib.util, os, shutil, subprocess, sys, time
@@ -36,6 +36,7 @@ def test_notebook(nb, build_dir):
     env.setdefault("TVAE_NB_FAST", "1")
     env.setdefault("MPLBACKEND", "Agg")
     copy = build_dir / nb.name
+    render_pages.add_api_reference(copy)           # as tools/render_pages.py does: the page gets its generated reference
     t0 = time.time()
     res = subprocess.run([sys.executable, "-c", render_pages.RUNNER, str(copy), "1"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
